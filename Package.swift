@@ -1,0 +1,57 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// MARK: - Targets
+//
+// The layout follows the pipeline: import → model (host FP32) → runtime (device) → CLI.
+// RetortRuntime has no package dependencies and no Foundation: it is what ships to a device.
+
+let package = Package(
+    name: "Retort",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "retort", targets: ["retort"]),
+        .library(name: "RetortRuntime", targets: ["RetortRuntime"]),
+        .library(name: "RetortImport", targets: ["RetortImport"]),
+        .library(name: "RetortModel", targets: ["RetortModel"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: System and C shims
+        .target(name: "CRetortShim", path: "Sources/CRetortShim"),
+        .systemLibrary(
+            name: "COpenBLAS",
+            path: "Sources/COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+
+        // MARK: Device runtime (dependency-free)
+        .target(name: "RetortRuntime", dependencies: ["CRetortShim"]),
+
+        // MARK: Host libraries
+        .target(name: "RetortImport", dependencies: ["RetortRuntime"]),
+        .target(name: "RetortModel", dependencies: ["RetortImport", "RetortRuntime", "COpenBLAS"]),
+
+        // MARK: CLI
+        .executableTarget(
+            name: "retort",
+            dependencies: [
+                "RetortImport", "RetortModel", "RetortRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // MARK: Tests
+        .target(
+            name: "RetortTestSupport",
+            dependencies: ["RetortImport", "RetortModel", "RetortRuntime"],
+            path: "Tests/RetortTestSupport"
+        ),
+        .testTarget(name: "RetortRuntimeTests", dependencies: ["RetortRuntime", "RetortTestSupport"]),
+        .testTarget(name: "RetortImportTests", dependencies: ["RetortImport", "RetortTestSupport"]),
+        .testTarget(name: "RetortModelTests", dependencies: ["RetortModel", "RetortImport", "RetortTestSupport"]),
+    ]
+)

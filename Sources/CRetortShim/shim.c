@@ -1,0 +1,1 @@
+#include "retort_shim.h"
