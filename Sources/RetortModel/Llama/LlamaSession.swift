@@ -1,0 +1,134 @@
+import COpenBLAS
+import Foundation
+
+/// Run state for one sequence: KV cache and scratch buffers, allocated once for a capacity of
+/// `capacity` positions and batches of at most `maxBatch` tokens. Nothing allocates in `forward`.
+///
+/// `forward` appends a batch of tokens at the current position (prefill when T > 1, decode when
+/// T = 1), so whole-sequence evaluation and incremental generation share one code path.
+public final class LlamaSession {
+    public enum Logits { case all, last, none }
+
+    public let model: LlamaModel
+    public let capacity: Int            // C
+    public let maxBatch: Int            // T_max
+    public private(set) var position = 0
+
+    let x: FloatBuffer          // (T, D) residual stream
+    let xn: FloatBuffer         // (T, D) normed input of a sublayer
+    let q: FloatBuffer          // (T, H·E)
+    let att: FloatBuffer        // (T, H·E) attention output before W_o
+    let scores: [FloatBuffer]   // per head (T, C)
+    let gate: FloatBuffer       // (T, F)
+    let up: FloatBuffer         // (T, F)
+    public let logits: FloatBuffer   // (T, V)
+    let keys: [FloatBuffer]     // per layer (C, G·E), RoPE applied
+    let values: [FloatBuffer]   // per layer (C, G·E)
+    let cosSin: FloatBuffer     // (C, E/2, 2)
+
+    public init(model: LlamaModel, capacity: Int, maxBatch: Int? = nil) {
+        let c = model.config
+        precondition(capacity > 0, "session capacity must be positive")
+        self.model = model
+        self.capacity = capacity
+        self.maxBatch = min(maxBatch ?? capacity, capacity)
+        let t = self.maxBatch
+        x = FloatBuffer(count: t * c.dim)
+        xn = FloatBuffer(count: t * c.dim)
+        q = FloatBuffer(count: t * c.qDim)
+        att = FloatBuffer(count: t * c.qDim)
+        scores = (0..<c.headCount).map { _ in FloatBuffer(count: t * capacity) }
+        gate = FloatBuffer(count: t * c.ffnDim)
+        up = FloatBuffer(count: t * c.ffnDim)
+        logits = FloatBuffer(count: t * c.vocabSize)
+        keys = (0..<c.layerCount).map { _ in FloatBuffer(count: capacity * c.kvDim) }
+        values = (0..<c.layerCount).map { _ in FloatBuffer(count: capacity * c.kvDim) }
+        cosSin = ropeTable(positions: capacity, headDim: c.headDim, base: c.ropeBase)
+    }
+
+    /// Forgets the sequence (the cache is overwritten as new tokens arrive).
+    public func reset() { position = 0 }
+
+    /// Runs `tokens` at positions `position ..< position + T` and returns the requested logits:
+    /// `.all` → (T, V), `.last` → (1, V) for the last token, `.none` → empty.
+    @discardableResult
+    public func forward(_ tokens: [Int32], logits want: Logits = .all) throws(ModelError) -> UnsafeBufferPointer<Float> {
+        let c = model.config, w = model.weights
+        let t = tokens.count
+        guard t > 0 else { return UnsafeBufferPointer(start: logits.pointer, count: 0) }
+        guard t <= maxBatch else {
+            throw ModelError(file: "session", field: "tokens", message: "batch of \(t) exceeds maxBatch \(maxBatch)")
+        }
+        guard position + t <= capacity else {
+            throw ModelError(file: "session", field: "position",
+                             message: "positions \(position)..<\(position + t) exceed the cache capacity \(capacity)")
+        }
+        for (i, token) in tokens.enumerated() where token < 0 || Int(token) >= c.vocabSize {
+            throw ModelError(file: "session", field: "tokens[\(i)]", message: "id \(token) outside vocabulary 0..<\(c.vocabSize)")
+        }
+        let d = c.dim, e = c.headDim, p0 = position
+        // Token embedding: x[t, :] = E[token_t, :]
+        for (i, token) in tokens.enumerated() {
+            (x.pointer + i * d).update(from: w.tokenEmbedding.pointer + Int(token) * d, count: d)
+        }
+        for (l, lw) in w.layers.enumerated() {
+            // Attention block.
+            rmsNormForward(xn.pointer, x.pointer, lw.attnNorm.pointer, rows: t, dim: d, epsilon: c.normEpsilon)
+            let kRows = keys[l].pointer + p0 * c.kvDim, vRows = values[l].pointer + p0 * c.kvDim
+            matmulForward(q.pointer, xn.pointer, lw.wq.pointer, rows: t, inDim: d, outDim: c.qDim)
+            matmulForward(kRows, xn.pointer, lw.wk.pointer, rows: t, inDim: d, outDim: c.kvDim)
+            matmulForward(vRows, xn.pointer, lw.wv.pointer, rows: t, inDim: d, outDim: c.kvDim)
+            ropeForward(q.pointer, rows: t, heads: c.headCount, headDim: e, startPosition: p0, cosSin: cosSin.pointer)
+            ropeForward(kRows, rows: t, heads: c.kvHeadCount, headDim: e, startPosition: p0, cosSin: cosSin.pointer)
+            attentionForward(layer: l, rows: t, startPosition: p0)
+            matmulForward(x.pointer, att.pointer, lw.wo.pointer, rows: t, inDim: c.qDim, outDim: d, accumulate: true)
+            // MLP block.
+            rmsNormForward(xn.pointer, x.pointer, lw.ffnNorm.pointer, rows: t, dim: d, epsilon: c.normEpsilon)
+            matmulForward(gate.pointer, xn.pointer, lw.wGate.pointer, rows: t, inDim: d, outDim: c.ffnDim)
+            matmulForward(up.pointer, xn.pointer, lw.wUp.pointer, rows: t, inDim: d, outDim: c.ffnDim)
+            let g = gate.pointer, u = up.pointer, f = c.ffnDim
+            parallelChunks(t, minChunk: 8) { rows in
+                swigluForward(g + rows.lowerBound * f, u + rows.lowerBound * f, count: rows.count * f)
+            }
+            matmulForward(x.pointer, gate.pointer, lw.wDown.pointer, rows: t, inDim: f, outDim: d, accumulate: true)
+        }
+        position += t
+        switch want {
+        case .none:
+            return UnsafeBufferPointer(start: logits.pointer, count: 0)
+        case .last:
+            rmsNormForward(xn.pointer, x.pointer + (t - 1) * d, w.finalNorm.pointer, rows: 1, dim: d, epsilon: c.normEpsilon)
+            matmulForward(logits.pointer, xn.pointer, w.output.pointer, rows: 1, inDim: d, outDim: c.vocabSize)
+            return UnsafeBufferPointer(start: logits.pointer, count: c.vocabSize)
+        case .all:
+            rmsNormForward(xn.pointer, x.pointer, w.finalNorm.pointer, rows: t, dim: d, epsilon: c.normEpsilon)
+            matmulForward(logits.pointer, xn.pointer, w.output.pointer, rows: t, inDim: d, outDim: c.vocabSize)
+            return UnsafeBufferPointer(start: logits.pointer, count: t * c.vocabSize)
+        }
+    }
+
+    /// Causal grouped-query attention of T new query rows over cached positions 0 ..< p0 + T.
+    /// att[t, h·E ..< (h+1)·E] = softmax(q_h[t] · K_gᵀ / √E) · V_g, with g = h / (H / G).
+    private func attentionForward(layer l: Int, rows t: Int, startPosition p0: Int) {
+        let c = model.config, e = c.headDim
+        let span = p0 + t                 // keys visible to the last row
+        let group = c.headCount / c.kvHeadCount
+        let scale = 1 / Float(e).squareRoot()
+        let kBase = keys[l].pointer, vBase = values[l].pointer
+        for h in 0..<c.headCount {
+            let g = h / group
+            let s = scores[h].pointer     // (T, span) with row stride `span`
+            // s = scale · q_h · K_gᵀ
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(span), Int32(e),
+                        scale, q.pointer + h * e, Int32(c.qDim), kBase + g * e, Int32(c.kvDim),
+                        0, s, Int32(span))
+            parallelChunks(t, minChunk: 16) { rows in
+                for r in rows { softmaxRowForward(s + r * span, valid: p0 + r + 1, width: span) }
+            }
+            // att_h = s · V_g
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(t), Int32(e), Int32(span),
+                        1, s, Int32(span), vBase + g * e, Int32(c.kvDim),
+                        0, att.pointer + h * e, Int32(c.qDim))
+        }
+    }
+}

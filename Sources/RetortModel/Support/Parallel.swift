@@ -1,0 +1,29 @@
+import COpenBLAS
+import Dispatch
+import Foundation
+
+/// Thread count for the host engine: its own parallel loops and OpenBLAS.
+public enum HostThreads {
+    nonisolated(unsafe) public private(set) static var count: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    /// Uses `n` workers for the engine's loops and `n` OpenBLAS threads.
+    public static func set(_ n: Int) {
+        precondition(n >= 1, "thread count must be positive")
+        count = n
+        openblas_set_num_threads(Int32(n))
+    }
+}
+
+/// Runs `body(range)` over `0..<count` split into contiguous chunks, one per worker.
+@inline(__always)
+func parallelChunks(_ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
+    let workers = min(HostThreads.count, max(1, count / max(minChunk, 1)))
+    if workers <= 1 {
+        body(0..<count)
+        return
+    }
+    DispatchQueue.concurrentPerform(iterations: workers) { w in
+        let lo = count * w / workers, hi = count * (w + 1) / workers
+        if lo < hi { body(lo..<hi) }
+    }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct Retort: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retort",
+        abstract: "Distill, quantize and run language models on edge devices.",
+        subcommands: [Inspect.self, Tokenize.self, Generate.self, Eval.self]
+    )
+}

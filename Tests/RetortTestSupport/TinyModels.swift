@@ -1,0 +1,47 @@
+import RetortModel
+import RetortRuntime
+
+/// Small synthetic models for unit tests, built from a seed.
+public enum TinyModels {
+    /// V=48, D=16, L=2, H=4, G=2, E=4, F=24: exercises GQA, RoPE and tied output.
+    public static let config = LlamaConfig(vocabSize: 48, dim: 16, layerCount: 2, headCount: 4, kvHeadCount: 2,
+                                           ffnDim: 24, ropeBase: 10_000, normEpsilon: 1e-5, contextLength: 64,
+                                           tiedEmbeddings: true)
+
+    /// A model whose parameters are uniform in ±scale (norm weights around 1).
+    public static func random(_ config: LlamaConfig = config, seed: UInt64 = 1, scale: Float = 0.5) -> LlamaModel {
+        let model = LlamaModel(config: config)
+        var rng = SeededGenerator(seed: seed)
+        for entry in model.tensorTable {
+            let isNorm = entry.name.hasSuffix("norm.weight")
+            for i in 0..<entry.buffer.count {
+                let u = rng.nextUnitFloat() * 2 - 1
+                entry.buffer[i] = isNorm ? 1 + 0.2 * u : scale * u
+            }
+        }
+        return model
+    }
+}
+
+/// Named tolerances shared by numeric tests.
+public enum Tolerance {
+    /// FP32 kernels vs a plain-loop reference of the same math (different summation order).
+    public static let fp32Kernel: Float = 2e-4
+    /// Relative agreement of two FP32 paths through a whole model.
+    public static let fp32Model: Float = 1e-3
+}
+
+/// Compares two arrays; returns a description of the worst mismatches (empty if all within tol).
+public func mismatches(_ actual: [Float], _ expected: [Float], tolerance: Float, relativeTo scale: Float = 1,
+                       limit: Int = 5) -> String {
+    guard actual.count == expected.count else { return "count \(actual.count) != expected \(expected.count)" }
+    var bad: [(Int, Float, Float)] = []
+    for i in 0..<actual.count {
+        let a = actual[i], e = expected[i]
+        if !(abs(a - e) <= tolerance * max(scale, abs(e))) { bad.append((i, a, e)) }
+    }
+    if bad.isEmpty { return "" }
+    let worst = bad.sorted { abs($0.1 - $0.2) > abs($1.1 - $1.2) }.prefix(limit)
+    return "\(bad.count)/\(actual.count) outside tolerance \(tolerance); worst: "
+        + worst.map { "[\($0.0)] got \($0.1) expected \($0.2)" }.joined(separator: ", ")
+}
