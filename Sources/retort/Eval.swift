@@ -53,7 +53,7 @@ struct Eval: ParsableCommand {
         let tokens = loaded.tokenizer.encode(bytes, addSpecial: false)
         note("tokenized \(bytes.count) bytes into \(tokens.count) tokens in \(format(t0.duration(to: clock.now).seconds)) s")
         let method = PerplexityProtocol(rawValue: `protocol`)!
-        let bos: Int32? = loaded.tokenizer.addsBOS ? loaded.tokenizer.bosID : nil
+        let bos: Int32? = loaded.tokenizer.addBOS ? loaded.tokenizer.bosID : nil
         let options = PerplexityOptions(context: context, stride: stride, maxTokens: maxTokens, method: method)
         let result = try evaluatePerplexity(model: loaded.model, tokens: tokens, bos: bos, options: options) { done, total, ppl in
             if done == total || done % max(1, total / 20) == 0 {

@@ -5,6 +5,14 @@ public enum GGUFValueType: UInt32, Sendable, CaseIterable {
     /// Lower-case name used in error messages ("uint32", "string", "array").
     public var name: String { "\(self)" }
 
+    /// One of the eight integer types.
+    public var isInteger: Bool {
+        switch self {
+        case .uint8, .int8, .uint16, .int16, .uint32, .int32, .uint64, .int64: true
+        default: false
+        }
+    }
+
     /// Encoded size of a scalar value, nil for string and array.
     var fixedSize: Int? {
         switch self {
@@ -60,12 +68,7 @@ public indirect enum GGUFValue: Sendable, Equatable {
     }
 
     /// Whether this is one of the eight integer cases.
-    public var isInteger: Bool {
-        switch self {
-        case .uint8, .int8, .uint16, .int16, .uint32, .int32, .uint64, .int64: true
-        default: false
-        }
-    }
+    public var isInteger: Bool { type.isInteger }
 
     /// Any integer case whose value fits in `Int`; nil otherwise (including non-integers).
     public var intValue: Int? {

@@ -41,8 +41,10 @@ public final class LlamaModel: @unchecked Sendable {
         }
         // Dequantize tensors in parallel; the first error wins.
         let lock = NSLockLike()
+        let work = UncheckedSendable((table, infos))
         nonisolated(unsafe) var firstError: Error?
         DispatchQueue.concurrentPerform(iterations: table.count) { i in
+            let (table, infos) = work.value
             do {
                 let values = try file.dequantize(infos[i])
                 values.withUnsafeBufferPointer { table[i].buffer.pointer.update(from: $0.baseAddress!, count: values.count) }

@@ -22,8 +22,17 @@ func parallelChunks(_ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Voi
         body(0..<count)
         return
     }
-    DispatchQueue.concurrentPerform(iterations: workers) { w in
-        let lo = count * w / workers, hi = count * (w + 1) / workers
-        if lo < hi { body(lo..<hi) }
+    withoutActuallyEscaping(body) { body in
+        let task = UncheckedSendable(body)
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let lo = count * w / workers, hi = count * (w + 1) / workers
+            if lo < hi { task.value(lo..<hi) }
+        }
     }
+}
+
+/// Carries a value into `concurrentPerform`; callers guarantee workers touch disjoint memory.
+struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }

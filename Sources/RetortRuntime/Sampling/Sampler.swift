@@ -89,7 +89,7 @@ public struct Sampler {
             selectTopK(logits, k)
         }
         candidates.withUnsafeMutableBufferPointer { buf in
-            let slice = UnsafeMutableBufferPointer(rebasing: buf[0..<k])
+            var slice = UnsafeMutableBufferPointer(rebasing: buf[0..<k])
             slice.sort { logits[Int($0)] > logits[Int($1)] }
         }
         // Softmax at temperature over the candidates.
