@@ -48,10 +48,14 @@ final class GGUFDequantizeTests: XCTestCase {
 
     private static func run(_ type: GGMLType, _ bytes: [UInt8], count: Int) -> [Float] {
         var out = [Float](repeating: .nan, count: count)
-        bytes.withUnsafeBytes { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                XCTAssertNoThrow(try dequantize(type, from: src, count: count, into: dst.baseAddress!))
+        do {
+            try bytes.withUnsafeBytes { src in
+                try out.withUnsafeMutableBufferPointer { dst in
+                    try dequantize(type, from: src, count: count, into: dst.baseAddress!)
+                }
             }
+        } catch {
+            XCTFail("\(type.name): \(error)")
         }
         return out
     }
@@ -210,11 +214,11 @@ final class GGUFDequantizeTests: XCTestCase {
 
     // MARK: Argument checks
 
-    func testRejectsBadArguments() {
+    func testRejectsBadArguments() throws {
         let bytes = [UInt8](repeating: 0, count: 40)
         var out = [Float](repeating: 0, count: 64)
-        bytes.withUnsafeBytes { src in
-            out.withUnsafeMutableBufferPointer { dst in
+        try bytes.withUnsafeBytes { src in
+            try out.withUnsafeMutableBufferPointer { dst in
                 XCTAssertThrowsError(try dequantize(.q8_0, from: src, count: 31, into: dst.baseAddress!)) {
                     guard case .invalid = ($0 as? GGUFError)?.kind else { return XCTFail("\($0)") }
                 }

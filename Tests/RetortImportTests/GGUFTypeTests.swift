@@ -44,7 +44,8 @@ final class GGUFTypeTests: XCTestCase {
         XCTAssertNil(GGMLType.q8_0.byteCount(elements: 33), "not whole blocks")
         XCTAssertNil(GGMLType.f32.byteCount(elements: -1))
         XCTAssertNil(GGMLType.f32.byteCount(elements: Int.max), "overflow")
-        XCTAssertNil(GGMLType.q6_K.byteCount(elements: Int.max / 256 * 256), "overflow")
+        XCTAssertNil(GGMLType.q8_0.byteCount(elements: Int.max / 32 * 32), "34 bytes per 32 overflows")
+        XCTAssertEqual(GGMLType.q6_K.byteCount(elements: Int.max / 256 * 256), Int.max / 256 * 210, "210 per 256 fits")
     }
 
     func testValueConveniences() {

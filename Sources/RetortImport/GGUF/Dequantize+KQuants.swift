@@ -16,8 +16,9 @@ func kQuantScaleMin(_ scales: UnsafeRawPointer, _ j: Int) -> (scale: UInt8, min:
 /// block_q2_K (84 bytes): scales: [16] (scale low nibble, min high nibble), qs: [64] 2-bit,
 /// d: f16, dmin: f16. 16 sub-blocks of 16; y = d·scale·q - dmin·min.
 func dequantizeQ2_K(_ y: UnsafeMutablePointer<Float>, _ x: UnsafeRawPointer, blocks: Int) {
+    let blockBytes = GGMLType.q2_K.typeSize  // 84
     for b in 0 ..< blocks {
-        let block = x + b * 84
+        let block = x + b * blockBytes
         var out = y + b * 256
         let d = block.half(80), dmin = block.half(82)
         var subBlock = 0
@@ -41,8 +42,9 @@ func dequantizeQ2_K(_ y: UnsafeMutablePointer<Float>, _ x: UnsafeRawPointer, blo
 /// block_q3_K (110 bytes): hmask: [32] high bits, qs: [64] low 2 bits, scales: [12] (16 × 6-bit),
 /// d: f16. 16 sub-blocks of 16; y = d·(scale - 32)·(q - 4·(1 - highBit)).
 func dequantizeQ3_K(_ y: UnsafeMutablePointer<Float>, _ x: UnsafeRawPointer, blocks: Int) {
+    let blockBytes = GGMLType.q3_K.typeSize  // 110
     for b in 0 ..< blocks {
-        let block = x + b * 110
+        let block = x + b * blockBytes
         var out = y + b * 256
         let d = block.half(108)
         let scales = block + 96
@@ -76,8 +78,9 @@ func dequantizeQ3_K(_ y: UnsafeMutablePointer<Float>, _ x: UnsafeRawPointer, blo
 /// block_q4_K (144 bytes): d: f16, dmin: f16, scales: [12] (8 × 6-bit scale and min), qs: [128]
 /// nibbles. 8 sub-blocks of 32; each 64-element chunk reads 32 bytes, low nibbles then high.
 func dequantizeQ4_K(_ y: UnsafeMutablePointer<Float>, _ x: UnsafeRawPointer, blocks: Int) {
+    let blockBytes = GGMLType.q4_K.typeSize  // 144
     for b in 0 ..< blocks {
-        let block = x + b * 144, out = y + b * 256
+        let block = x + b * blockBytes, out = y + b * 256
         let d = block.half(0), dmin = block.half(2)
         for chunk in 0 ..< 4 {
             let (sc1, m1) = kQuantScaleMin(block + 4, 2 * chunk)
@@ -97,8 +100,9 @@ func dequantizeQ4_K(_ y: UnsafeMutablePointer<Float>, _ x: UnsafeRawPointer, blo
 /// block_q5_K (176 bytes): d: f16, dmin: f16, scales: [12], qh: [32] fifth bits, qs: [128] nibbles.
 /// Like q4_K; element l of sub-block s gets its fifth bit from bit s of qh[l].
 func dequantizeQ5_K(_ y: UnsafeMutablePointer<Float>, _ x: UnsafeRawPointer, blocks: Int) {
+    let blockBytes = GGMLType.q5_K.typeSize  // 176
     for b in 0 ..< blocks {
-        let block = x + b * 176, out = y + b * 256
+        let block = x + b * blockBytes, out = y + b * 256
         let d = block.half(0), dmin = block.half(2)
         for chunk in 0 ..< 4 {
             let (sc1, m1) = kQuantScaleMin(block + 4, 2 * chunk)
@@ -119,8 +123,9 @@ func dequantizeQ5_K(_ y: UnsafeMutablePointer<Float>, _ x: UnsafeRawPointer, blo
 /// block_q6_K (210 bytes): ql: [128] low nibbles, qh: [64] high 2-bit pairs, scales: [16] i8, d: f16.
 /// 16 sub-blocks of 16; y = d·scale·(q - 32). Each 128-element half uses 64 ql, 32 qh, 8 scales.
 func dequantizeQ6_K(_ y: UnsafeMutablePointer<Float>, _ x: UnsafeRawPointer, blocks: Int) {
+    let blockBytes = GGMLType.q6_K.typeSize  // 210
     for b in 0 ..< blocks {
-        let block = x + b * 210
+        let block = x + b * blockBytes
         let d = block.half(208)
         for half in 0 ..< 2 {
             let ql = 64 * half, qh = 128 + 32 * half, sc = 192 + 8 * half
@@ -143,8 +148,9 @@ func dequantizeQ6_K(_ y: UnsafeMutablePointer<Float>, _ x: UnsafeRawPointer, blo
 
 /// block_q8_K (292 bytes): d: f32, qs: [256] i8, bsums: [16] i16 (unused here). y = d·q
 func dequantizeQ8_K(_ y: UnsafeMutablePointer<Float>, _ x: UnsafeRawPointer, blocks: Int) {
+    let blockBytes = GGMLType.q8_K.typeSize  // 292
     for b in 0 ..< blocks {
-        let block = x + b * 292, out = y + b * 256
+        let block = x + b * blockBytes, out = y + b * 256
         let d = Float(bitPattern: block.u32(0))
         for j in 0 ..< 256 { out[j] = d * Float(block.signedByte(4 + j)) }
     }

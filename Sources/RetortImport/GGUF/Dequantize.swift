@@ -79,8 +79,9 @@ func dequantizeBF16(_ y: UnsafeMutablePointer<Float>, _ x: UnsafeRawPointer, cou
 
 /// block_q4_0 (18 bytes): d: f16, qs: [16] nibbles. y = (q - 8)·d
 func dequantizeQ4_0(_ y: UnsafeMutablePointer<Float>, _ x: UnsafeRawPointer, blocks: Int) {
+    let blockBytes = GGMLType.q4_0.typeSize  // 18
     for b in 0 ..< blocks {
-        let block = x + b * 18, out = y + b * 32
+        let block = x + b * blockBytes, out = y + b * 32
         let d = block.half(0)
         for j in 0 ..< 16 {
             let q = block.byte(2 + j)
@@ -92,8 +93,9 @@ func dequantizeQ4_0(_ y: UnsafeMutablePointer<Float>, _ x: UnsafeRawPointer, blo
 
 /// block_q4_1 (20 bytes): d: f16, m: f16, qs: [16] nibbles. y = q·d + m
 func dequantizeQ4_1(_ y: UnsafeMutablePointer<Float>, _ x: UnsafeRawPointer, blocks: Int) {
+    let blockBytes = GGMLType.q4_1.typeSize  // 20
     for b in 0 ..< blocks {
-        let block = x + b * 20, out = y + b * 32
+        let block = x + b * blockBytes, out = y + b * 32
         let d = block.half(0), m = block.half(2)
         for j in 0 ..< 16 {
             let q = block.byte(4 + j)
@@ -105,8 +107,9 @@ func dequantizeQ4_1(_ y: UnsafeMutablePointer<Float>, _ x: UnsafeRawPointer, blo
 
 /// block_q5_0 (22 bytes): d: f16, qh: u32, qs: [16] nibbles. y = (q - 16)·d
 func dequantizeQ5_0(_ y: UnsafeMutablePointer<Float>, _ x: UnsafeRawPointer, blocks: Int) {
+    let blockBytes = GGMLType.q5_0.typeSize  // 22
     for b in 0 ..< blocks {
-        let block = x + b * 22, out = y + b * 32
+        let block = x + b * blockBytes, out = y + b * 32
         let d = block.half(0)
         let qh = block.u32(2)
         for j in 0 ..< 16 {
@@ -121,8 +124,9 @@ func dequantizeQ5_0(_ y: UnsafeMutablePointer<Float>, _ x: UnsafeRawPointer, blo
 
 /// block_q5_1 (24 bytes): d: f16, m: f16, qh: u32, qs: [16] nibbles. y = q·d + m
 func dequantizeQ5_1(_ y: UnsafeMutablePointer<Float>, _ x: UnsafeRawPointer, blocks: Int) {
+    let blockBytes = GGMLType.q5_1.typeSize  // 24
     for b in 0 ..< blocks {
-        let block = x + b * 24, out = y + b * 32
+        let block = x + b * blockBytes, out = y + b * 32
         let d = block.half(0), m = block.half(2)
         let qh = block.u32(4)
         for j in 0 ..< 16 {
@@ -137,8 +141,9 @@ func dequantizeQ5_1(_ y: UnsafeMutablePointer<Float>, _ x: UnsafeRawPointer, blo
 
 /// block_q8_0 (34 bytes): d: f16, qs: [32] i8. y = q·d
 func dequantizeQ8_0(_ y: UnsafeMutablePointer<Float>, _ x: UnsafeRawPointer, blocks: Int) {
+    let blockBytes = GGMLType.q8_0.typeSize  // 34
     for b in 0 ..< blocks {
-        let block = x + b * 34, out = y + b * 32
+        let block = x + b * blockBytes, out = y + b * 32
         let d = block.half(0)
         for j in 0 ..< 32 { out[j] = Float(block.signedByte(2 + j)) * d }
     }

@@ -23,9 +23,9 @@ public func quantize(_ type: GGMLType, from src: UnsafePointer<Float>, count: In
         guard let y = out.baseAddress else { return }
         let blocks = count / type.blockSize
         switch type {
-        case .f32: for i in 0 ..< count { y.storeBytes(of: src[i].bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
-        case .f16: for i in 0 ..< count { y.storeBytes(of: floatToHalf(src[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
-        case .bf16: for i in 0 ..< count { y.storeBytes(of: floatToBFloat16(src[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
+        case .f32: quantizeF32(y, src, count: count)
+        case .f16: quantizeF16(y, src, count: count)
+        case .bf16: quantizeBF16(y, src, count: count)
         case .q8_0: quantizeQ8_0(y, src, blocks: blocks)
         case .q4_0: quantizeQ4_0(y, src, blocks: blocks)
         case .q4_1: quantizeQ4_1(y, src, blocks: blocks)
@@ -51,6 +51,18 @@ extension UnsafeMutableRawPointer {
     }
 }
 
+func quantizeF32(_ y: UnsafeMutableRawPointer, _ x: UnsafePointer<Float>, count: Int) {
+    for i in 0 ..< count { y.storeBytes(of: x[i].bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
+}
+
+func quantizeF16(_ y: UnsafeMutableRawPointer, _ x: UnsafePointer<Float>, count: Int) {
+    for i in 0 ..< count { y.storeHalf(x[i], at: 2 * i) }
+}
+
+func quantizeBF16(_ y: UnsafeMutableRawPointer, _ x: UnsafePointer<Float>, count: Int) {
+    for i in 0 ..< count { y.storeBytes(of: floatToBFloat16(x[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
+}
+
 /// `x` truncated or rounded already; clamped to `range`, NaN (0 · inf from a subnormal block
 /// scale) mapped to `nan`. ggml leaves these cases undefined; here they cannot trap.
 @inline(__always)
@@ -63,8 +75,9 @@ private func clamped(_ x: Float, _ range: ClosedRange<Int>, nan: Int) -> Int {
 
 /// block_q8_0: d = amax / 127, q = round(x / d) (half away from zero, like roundf).
 func quantizeQ8_0(_ y: UnsafeMutableRawPointer, _ x: UnsafePointer<Float>, blocks: Int) {
+    let blockBytes = GGMLType.q8_0.typeSize  // 34
     for b in 0 ..< blocks {
-        let v = x + 32 * b, block = y + 34 * b
+        let v = x + 32 * b, block = y + blockBytes * b
         var amax: Float = 0
         for j in 0 ..< 32 { amax = max(amax, abs(v[j])) }
         let d = amax / 127
@@ -79,8 +92,9 @@ func quantizeQ8_0(_ y: UnsafeMutableRawPointer, _ x: UnsafePointer<Float>, block
 
 /// block_q4_0: d = (signed value of largest magnitude) / -8, q = min(15, trunc(x / d + 8.5)).
 func quantizeQ4_0(_ y: UnsafeMutableRawPointer, _ x: UnsafePointer<Float>, blocks: Int) {
+    let blockBytes = GGMLType.q4_0.typeSize  // 18
     for b in 0 ..< blocks {
-        let v = x + 32 * b, block = y + 18 * b
+        let v = x + 32 * b, block = y + blockBytes * b
         var amax: Float = 0, extreme: Float = 0
         for j in 0 ..< 32 where amax < abs(v[j]) {
             amax = abs(v[j])
@@ -99,8 +113,9 @@ func quantizeQ4_0(_ y: UnsafeMutableRawPointer, _ x: UnsafePointer<Float>, block
 
 /// block_q4_1: d = (max - min) / 15, m = min, q = min(15, trunc((x - min) / d + 0.5)).
 func quantizeQ4_1(_ y: UnsafeMutableRawPointer, _ x: UnsafePointer<Float>, blocks: Int) {
+    let blockBytes = GGMLType.q4_1.typeSize  // 20
     for b in 0 ..< blocks {
-        let v = x + 32 * b, block = y + 20 * b
+        let v = x + 32 * b, block = y + blockBytes * b
         var lo = Float.greatestFiniteMagnitude, hi = -Float.greatestFiniteMagnitude
         for j in 0 ..< 32 {
             lo = min(lo, v[j])

@@ -1,6 +1,7 @@
 /// The character classes the pre-tokenizers test: `\p{L}`, `\p{N}`, `\s` and (for the `default`
 /// pre-tokenizer) `\p{P}`, defined as llama.cpp's unicode tables define them — general category
-/// for letters, numbers and punctuation, the Unicode `White_Space` property for `\s`.
+/// for letters, numbers and punctuation, the Unicode `White_Space` property for `\s`, as of
+/// Unicode 15.1 (llama.cpp's `unicode-data.cpp`; verified code point for code point).
 ///
 /// This file is the only place that consults the stdlib's Unicode data; swap `codepointClass(_:)`
 /// for a generated table to drop that dependency (e.g. for Embedded Swift).
@@ -21,6 +22,8 @@ func codepointClass(_ value: UInt32) -> CodepointClass {
     if value < 0x80 { return asciiClasses[Int(value)] }
     guard let scalar = Unicode.Scalar(value) else { return .present }
     let properties = scalar.properties
+    // llama.cpp's table is Unicode 15.1: a character assigned later is unassigned (Cn) there.
+    guard let age = properties.age, age.major < 15 || (age.major == 15 && age.minor <= 1) else { return .present }
     var result: CodepointClass = .present
     if properties.isWhitespace { result.insert(.whitespace) }
     switch properties.generalCategory {
