@@ -51,7 +51,7 @@ let package = Package(
             path: "Tests/RetortTestSupport"
         ),
         .testTarget(name: "RetortRuntimeTests", dependencies: ["RetortRuntime", "RetortTestSupport"]),
-        .testTarget(name: "RetortImportTests", dependencies: ["RetortImport", "RetortTestSupport"]),
+        .testTarget(name: "RetortImportTests", dependencies: ["RetortImport", "RetortTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "RetortModelTests", dependencies: ["RetortModel", "RetortImport", "RetortTestSupport"]),
     ]
 )

@@ -8,8 +8,7 @@ final class LlamaForwardTests: XCTestCase {
     func testBatchedForwardMatchesReference() throws {
         let model = TinyModels.random()
         let expected = referenceLlamaLogits(model, tokens: tokens)
-        let session = LlamaSession(model: model, capacity: 32)
-        let logits = Array(try session.forward(tokens, logits: .all))
+        let logits = try batchedLogits(model, tokens, capacity: 32)
         let v = model.config.vocabSize
         for t in tokens.indices {
             let row = Array(logits[t * v ..< (t + 1) * v])
@@ -21,7 +20,7 @@ final class LlamaForwardTests: XCTestCase {
     func testIncrementalDecodeMatchesBatchedForward() throws {
         let model = TinyModels.random(seed: 7)
         let v = model.config.vocabSize
-        let batched = Array(try LlamaSession(model: model, capacity: 32).forward(tokens, logits: .all))
+        let batched = try batchedLogits(model, tokens, capacity: 32, which: .all)
         // Prefill 4 tokens, then decode one at a time through the KV cache.
         let session = LlamaSession(model: model, capacity: 32, maxBatch: 4)
         var rows: [[Float]] = []
@@ -32,14 +31,14 @@ final class LlamaForwardTests: XCTestCase {
             let report = mismatches(rows[t], Array(batched[t * v ..< (t + 1) * v]), tolerance: Tolerance.fp32Kernel)
             XCTAssert(report.isEmpty, "position \(t): \(report)")
         }
-        XCTAssertEqual(session.position, tokens.count)
+        XCTAssertEqual(session.position, tokens.count)   // also keeps the session alive past the copies
     }
 
     func testLastLogitsEqualLastRowOfAll() throws {
         let model = TinyModels.random(seed: 3)
         let v = model.config.vocabSize
-        let all = Array(try LlamaSession(model: model, capacity: 16).forward(tokens, logits: .all))
-        let last = Array(try LlamaSession(model: model, capacity: 16).forward(tokens, logits: .last))
+        let all = try batchedLogits(model, tokens, capacity: 16, which: .all)
+        let last = try batchedLogits(model, tokens, capacity: 16, which: .last)
         XCTAssert(mismatches(last, Array(all[(tokens.count - 1) * v ..< tokens.count * v]), tolerance: 1e-5).isEmpty)
     }
 
@@ -50,7 +49,7 @@ final class LlamaForwardTests: XCTestCase {
         let model = TinyModels.random(config, seed: 11)
         XCTAssertFalse(model.weights.output === model.weights.tokenEmbedding)
         let expected = referenceLlamaLogits(model, tokens: tokens)
-        let logits = Array(try LlamaSession(model: model, capacity: 32).forward(tokens, logits: .all))
+        let logits = try batchedLogits(model, tokens, capacity: 32, which: .all)
         let v = config.vocabSize
         for t in tokens.indices {
             XCTAssert(mismatches(Array(logits[t * v ..< (t + 1) * v]), expected[t], tolerance: Tolerance.fp32Kernel).isEmpty)

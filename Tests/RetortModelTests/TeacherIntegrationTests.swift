@@ -45,7 +45,7 @@ final class TeacherIntegrationTests: XCTestCase {
         let (model, tokenizer) = try teacher()
         let tokens = tokenizer.encode("Shall I compare thee to a summer's day? Thou art more lovely")
         let v = model.config.vocabSize
-        let batched = Array(try LlamaSession(model: model, capacity: 64).forward(tokens, logits: .all))
+        let batched = try batchedLogits(model, tokens, capacity: 64, which: .all)
         let session = LlamaSession(model: model, capacity: 64, maxBatch: 8)
         try session.forward(Array(tokens[0..<8]), logits: .none)
         for t in 8..<tokens.count {
@@ -55,6 +55,7 @@ final class TeacherIntegrationTests: XCTestCase {
             let reference = Array(batched[t * v ..< (t + 1) * v])
             XCTAssertEqual(row.withUnsafeBufferPointer(Sampler.argmax), reference.withUnsafeBufferPointer(Sampler.argmax))
         }
+        withExtendedLifetime(session) {}
     }
 
     /// Perplexity on the first 2,048 tokens of the held-out test split stays in the range the

@@ -45,3 +45,11 @@ public func mismatches(_ actual: [Float], _ expected: [Float], tolerance: Float,
     return "\(bad.count)/\(actual.count) outside tolerance \(tolerance); worst: "
         + worst.map { "[\($0.0)] got \($0.1) expected \($0.2)" }.joined(separator: ", ")
 }
+
+/// Logits `(T, V)` of one batched pass over `tokens` from a fresh session (copied out while the
+/// session is alive: `LlamaSession.forward` returns a view of the session's buffer).
+public func batchedLogits(_ model: LlamaModel, _ tokens: [Int32], capacity: Int? = nil,
+                          which: LlamaSession.Logits = .all) throws -> [Float] {
+    let session = LlamaSession(model: model, capacity: capacity ?? max(tokens.count, 1))
+    return try withExtendedLifetime(session) { Array(try session.forward(tokens, logits: which)) }
+}

@@ -50,7 +50,8 @@ public final class LlamaSession {
     public func reset() { position = 0 }
 
     /// Runs `tokens` at positions `position ..< position + T` and returns the requested logits:
-    /// `.all` → (T, V), `.last` → (1, V) for the last token, `.none` → empty.
+    /// `.all` → (T, V), `.last` → (1, V) for the last token, `.none` → empty. The result is a view
+    /// of the session's buffer: valid until the next `forward` and only while the session lives.
     @discardableResult
     public func forward(_ tokens: [Int32], logits want: Logits = .all) throws(ModelError) -> UnsafeBufferPointer<Float> {
         let c = model.config, w = model.weights

@@ -144,12 +144,12 @@ public struct Sampler {
     }
 }
 
-/// e^x for x ≤ 0 without libm (range-reduced, degree-6 polynomial; relative error < 2e-7).
+/// e^x for x ≤ 0 without libm (range-reduced to |r| ≤ ln2/2, degree-6 Taylor polynomial; relative error < 1e-6).
 @inline(__always)
 func expApprox(_ x: Float) -> Float {
     if x < -87 { return 0 }
-    let n = (x * 1.442_695_04).rounded(.down)          // x / ln 2
-    let r = x - n * 0.693_147_18                        // r in [0, ln 2)
+    let n = (x * 1.442_695_04).rounded()                // nearest integer to x / ln 2
+    let r = (x - n * 0.693_359_375) + n * 2.121_944_4e-4  // |r| ≤ ln 2 / 2 (ln 2 split in two parts)
     var p: Float = 1.0 / 720
     p = p * r + 1.0 / 120
     p = p * r + 1.0 / 24

@@ -72,7 +72,7 @@ struct SpecialTokens: Sendable {
 
     // MARK: Recognition by text (llama.cpp `llama_vocab::impl::load`)
 
-    /// Texts llama.cpp treats as end of generation (its list, minus nothing).
+    /// Texts llama.cpp treats as end of generation (`special_eog_ids`, matched by text).
     static let endOfGenerationTexts: [String] = [
         "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
         "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",

@@ -16,6 +16,9 @@ struct CodepointBuffer {
         values.removeAll(keepingCapacity: true)
         classes.removeAll(keepingCapacity: true)
         byteOffsets.removeAll(keepingCapacity: true)
+        values.reserveCapacity(bytes.count)
+        classes.reserveCapacity(bytes.count)
+        byteOffsets.reserveCapacity(bytes.count + 1)
         var i = bytes.startIndex
         while i < bytes.endIndex {
             let (value, length) = decodeUnit(bytes, at: i)

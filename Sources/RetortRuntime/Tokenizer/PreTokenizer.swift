@@ -63,11 +63,13 @@ public enum PreTokenizer: Sendable, Equatable {
         var ends: [Int] = []
         var scratch: [Int] = []
         segment(buffer, ends: &ends, scratch: &scratch)
+        var pieces: [[UInt8]] = []
         var start = 0
-        return ends.map { end in
-            defer { start = end }
-            return Array(text[buffer.byteOffsets[start]..<buffer.byteOffsets[end]])
+        for end in ends {
+            pieces.append(Array(text[buffer.byteOffsets[start]..<buffer.byteOffsets[end]]))
+            start = end
         }
+        return pieces
     }
 
     /// Cuts `buffer` into pieces; `ends` receives each piece's end as a unit index.
