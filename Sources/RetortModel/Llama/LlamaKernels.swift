@@ -4,15 +4,24 @@ import Foundation
 // Forward kernels of the host FP32 model. Free functions, output first, sizes explicit.
 // Dimension names as in LlamaConfig: T tokens, D width, E head width, F MLP width, V vocabulary.
 
-/// out[T, N] = x[T, K] · w[N, K]ᵀ  (+ out when `accumulate`).
-@inline(__always)
+/// out[T, N] = x[T, K] · w[N, K]ᵀ  (+ out when `accumulate`). The N output columns are split
+/// across the engine's workers, each running single-threaded OpenBLAS on its slice of `w`.
 func matmulForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
                    rows t: Int, inDim k: Int, outDim n: Int, accumulate: Bool = false) {
-    if t == 1 {
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), 1, w, Int32(k), x, 1, accumulate ? 1 : 0, out, 1)
-    } else {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(n), Int32(k),
-                    1, x, Int32(k), w, Int32(k), accumulate ? 1 : 0, out, Int32(n))
+    let beta: Float = accumulate ? 1 : 0
+    let work = t * n * k
+    let workers = work < 1 << 18 ? 1 : min(HostThreads.count, max(1, n / 32))
+    parallelWorkers(workers) { worker in
+        // Column slices in multiples of 16 so each slice starts on a cache line of `w` rows' outputs.
+        let n0 = (n * worker / workers) & ~15, n1 = worker == workers - 1 ? n : (n * (worker + 1) / workers) & ~15
+        guard n1 > n0 else { return }
+        if t == 1 {
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n1 - n0), Int32(k), 1, w + n0 * k, Int32(k), x, 1,
+                        beta, out + n0, 1)
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(n1 - n0), Int32(k),
+                        1, x, Int32(k), w + n0 * k, Int32(k), beta, out + n0, Int32(n))
+        }
     }
 }
 

@@ -18,7 +18,7 @@ public final class LlamaSession {
     let xn: FloatBuffer         // (T, D) normed input of a sublayer
     let q: FloatBuffer          // (T, H·E)
     let att: FloatBuffer        // (T, H·E) attention output before W_o
-    let scores: [FloatBuffer]   // per head (T, C)
+    let scores: [FloatBuffer]   // per worker (attentionBlock, C)
     let gate: FloatBuffer       // (T, F)
     let up: FloatBuffer         // (T, F)
     public let logits: FloatBuffer   // (T, V)
@@ -37,7 +37,7 @@ public final class LlamaSession {
         xn = FloatBuffer(count: t * c.dim)
         q = FloatBuffer(count: t * c.qDim)
         att = FloatBuffer(count: t * c.qDim)
-        scores = (0..<c.headCount).map { _ in FloatBuffer(count: t * capacity) }
+        scores = (0..<HostThreads.count).map { _ in FloatBuffer(count: min(t, LlamaSession.attentionBlock) * capacity) }
         gate = FloatBuffer(count: t * c.ffnDim)
         up = FloatBuffer(count: t * c.ffnDim)
         logits = FloatBuffer(count: t * c.vocabSize)
@@ -108,28 +108,43 @@ public final class LlamaSession {
         }
     }
 
+    /// Query rows per attention task.
+    static let attentionBlock = 64
+
     /// Causal grouped-query attention of T new query rows over cached positions 0 ..< p0 + T.
     /// att[t, h·E ..< (h+1)·E] = softmax(q_h[t] · K_gᵀ / √E) · V_g, with g = h / (H / G).
+    /// Work is split into (head, block of query rows) tasks; a block only multiplies against the
+    /// keys its last row can see, so the causal half of the score matrix is never computed.
     private func attentionForward(layer l: Int, rows t: Int, startPosition p0: Int) {
         let c = model.config, e = c.headDim
-        let span = p0 + t                 // keys visible to the last row
         let group = c.headCount / c.kvHeadCount
         let scale = 1 / Float(e).squareRoot()
-        let kBase = keys[l].pointer, vBase = values[l].pointer
-        for h in 0..<c.headCount {
-            let g = h / group
-            let s = scores[h].pointer     // (T, span) with row stride `span`
-            // s = scale · q_h · K_gᵀ
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(span), Int32(e),
-                        scale, q.pointer + h * e, Int32(c.qDim), kBase + g * e, Int32(c.kvDim),
-                        0, s, Int32(span))
-            parallelChunks(t, minChunk: 16) { rows in
-                for r in rows { softmaxRowForward(s + r * span, valid: p0 + r + 1, width: span) }
+        let kBase = keys[l].pointer, vBase = values[l].pointer, qBase = q.pointer, out = att.pointer
+        let block = LlamaSession.attentionBlock
+        let blocks = (t + block - 1) / block
+        let tasks = c.headCount * blocks
+        let workers = min(scores.count, tasks)
+        let scratch = scores
+        parallelWorkers(workers) { worker in
+            let s = scratch[worker].pointer
+            // Interleaved assignment balances the cheap early blocks against the costly late ones.
+            var task = worker
+            while task < tasks {
+                let h = task % c.headCount, b = task / c.headCount
+                let g = h / group
+                let r0 = b * block, r1 = min(r0 + block, t)
+                let rows = r1 - r0, span = p0 + r1          // keys visible to the block's last row
+                // s = scale · q_h[r0..<r1] · K_g[0..<span]ᵀ
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(span), Int32(e),
+                            scale, qBase + r0 * c.qDim + h * e, Int32(c.qDim), kBase + g * e, Int32(c.kvDim),
+                            0, s, Int32(span))
+                for r in 0..<rows { softmaxRowForward(s + r * span, valid: p0 + r0 + r + 1, width: span) }
+                // att_h[r0..<r1] = s · V_g[0..<span]
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(e), Int32(span),
+                            1, s, Int32(span), vBase + g * e, Int32(c.kvDim),
+                            0, out + r0 * c.qDim + h * e, Int32(c.qDim))
+                task += workers
             }
-            // att_h = s · V_g
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(t), Int32(e), Int32(span),
-                        1, s, Int32(span), vBase + g * e, Int32(c.kvDim),
-                        0, att.pointer + h * e, Int32(c.qDim))
         }
     }
 }

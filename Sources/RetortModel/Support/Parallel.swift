@@ -2,15 +2,33 @@ import COpenBLAS
 import Dispatch
 import Foundation
 
-/// Thread count for the host engine: its own parallel loops and OpenBLAS.
+/// Thread count for the host engine. The engine splits work across its own workers and calls
+/// OpenBLAS single-threaded from each: OpenBLAS's own threads would spin (sched_yield) while the
+/// engine's element-wise loops run, and the two pools would fight over the cores.
 public enum HostThreads {
-    nonisolated(unsafe) public private(set) static var count: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    nonisolated(unsafe) public private(set) static var count: Int = {
+        openblas_set_num_threads(1)
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
 
-    /// Uses `n` workers for the engine's loops and `n` OpenBLAS threads.
+    /// Uses `n` workers for the engine's loops (OpenBLAS stays single-threaded inside each).
     public static func set(_ n: Int) {
         precondition(n >= 1, "thread count must be positive")
+        openblas_set_num_threads(1)
         count = n
-        openblas_set_num_threads(Int32(n))
+    }
+}
+
+/// Runs `body(worker, workers)` once on each of `workers` threads (worker in 0..<workers).
+@inline(__always)
+func parallelWorkers(_ workers: Int, _ body: (Int) -> Void) {
+    if workers <= 1 {
+        body(0)
+        return
+    }
+    withoutActuallyEscaping(body) { body in
+        let task = UncheckedSendable(body)
+        DispatchQueue.concurrentPerform(iterations: workers) { w in task.value(w) }
     }
 }
 
