@@ -55,7 +55,7 @@ struct Eval: ParsableCommand {
         let method = PerplexityProtocol(rawValue: `protocol`)!
         let bos: Int32? = loaded.tokenizer.addBOS ? loaded.tokenizer.bosID : nil
         let options = PerplexityOptions(context: context, stride: stride, maxTokens: maxTokens, method: method)
-        let result = try evaluatePerplexity(model: loaded.model, tokens: tokens, bos: bos, options: options) { done, total, ppl in
+        let result = try evaluatePerplexity(model: loaded.model, tokens: tokens, bos: bos, options: options, source: text) { done, total, ppl in
             if done == total || done % max(1, total / 20) == 0 {
                 note("[\(done)/\(total)] perplexity so far \(format(ppl, 4))")
             }

@@ -50,14 +50,15 @@ struct PerplexityWindow {
 }
 
 /// Lays the windows of `method` over `tokens`. Pure, so tests can check the protocol itself.
-func perplexityWindows(tokens: [Int32], bos: Int32?, options: PerplexityOptions) throws(ModelError) -> [PerplexityWindow] {
+func perplexityWindows(tokens: [Int32], bos: Int32?, options: PerplexityOptions,
+                        source: String = "eval") throws(ModelError) -> [PerplexityWindow] {
     let n = tokens.count, ctx = options.context
-    guard ctx >= 4 else { throw ModelError(file: "eval", field: "context", message: "\(ctx) must be at least 4") }
+    guard ctx >= 4 else { throw ModelError(file: source, field: "context", message: "\(ctx) must be at least 4") }
     var windows: [PerplexityWindow] = []
     switch options.method {
     case .llamaCpp:
         guard n >= 2 * ctx else {
-            throw ModelError(file: "eval", field: "text", message: "\(n) tokens; the llama.cpp protocol needs at least 2 × context = \(2 * ctx)")
+            throw ModelError(file: source, field: "tokens", message: "\(n) tokens; the llama.cpp protocol needs at least 2 × context = \(2 * ctx)")
         }
         for chunk in 0..<(n / ctx) {
             var input = Array(tokens[chunk * ctx ..< (chunk + 1) * ctx])
@@ -67,12 +68,12 @@ func perplexityWindows(tokens: [Int32], bos: Int32?, options: PerplexityOptions)
     case .sliding:
         let stride = options.stride ?? ctx / 2
         guard stride >= 1 && stride <= ctx else {
-            throw ModelError(file: "eval", field: "stride", message: "\(stride) must be in 1...context (\(ctx))")
+            throw ModelError(file: source, field: "stride", message: "\(stride) must be in 1...context (\(ctx))")
         }
         let prefix = bos == nil ? 0 : 1
         let span = ctx - prefix                   // text tokens per window
         guard n >= 2 - prefix else {
-            throw ModelError(file: "eval", field: "text", message: "\(n) tokens is too short to score")
+            throw ModelError(file: source, field: "tokens", message: "\(n) tokens is too short to score")
         }
         var scoredUpTo = prefix == 1 ? 0 : 1      // next text position still to be scored
         var start = 0
@@ -93,12 +94,13 @@ func perplexityWindows(tokens: [Int32], bos: Int32?, options: PerplexityOptions)
     return windows
 }
 
-/// Measures perplexity of `model` on `tokens` under `options`. `progress(windowsDone, windows)`.
+/// Measures perplexity of `model` on `tokens` under `options`; `source` names the text in errors.
+/// `progress(windowsDone, windows, perplexitySoFar)`.
 public func evaluatePerplexity(model: LlamaModel, tokens allTokens: [Int32], bos: Int32?,
-                               options: PerplexityOptions,
+                               options: PerplexityOptions, source: String = "eval",
                                progress: ((Int, Int, Double) -> Void)? = nil) throws -> PerplexityResult {
     let tokens = options.maxTokens.map { Array(allTokens.prefix($0)) } ?? allTokens
-    let windows = try perplexityWindows(tokens: tokens, bos: bos, options: options)
+    let windows = try perplexityWindows(tokens: tokens, bos: bos, options: options, source: source)
     let session = LlamaSession(model: model, capacity: options.context)
     let v = model.config.vocabSize
     var nll = 0.0, nll2 = 0.0, scored = 0, processed = 0
