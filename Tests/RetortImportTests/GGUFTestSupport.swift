@@ -1,21 +1,15 @@
 import RetortImport
+import RetortRuntime
 import XCTest
 
 // Shared helpers for the GGUF tests: a seeded RNG, an fp16 reference written from the IEEE 754
 // definition, a tolerance check that prints the first mismatches, a hand assembler for GGUF bytes
 // (independent of GGUFWriter) and a typed-error assertion.
 
-/// SplitMix64: deterministic, seedable.
-struct GGUFTestRNG: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// Deterministic, seedable generator for reproducible random tests.
+typealias GGUFTestRNG = SeededGenerator
+
+extension SeededGenerator {
     mutating func bytes(_ count: Int) -> [UInt8] { (0 ..< count).map { _ in UInt8.random(in: 0 ... 255, using: &self) } }
 }
 
