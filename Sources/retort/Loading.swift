@@ -16,7 +16,7 @@ struct LoadedModel {
         let clock = ContinuousClock()
         let start = clock.now
         let file = try GGUFFile.open(path: path)
-        let tokenizer = try BPETokenizer(gguf: file)
+        let tokenizer = try BPETokenizer.load(gguf: file)
         let model = try LlamaModel.load(gguf: file)
         guard tokenizer.vocabularySize == model.config.vocabSize else {
             throw ModelError(file: path, field: "tokenizer.ggml.tokens",

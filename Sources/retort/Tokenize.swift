@@ -32,7 +32,7 @@ struct Tokenize: ParsableCommand {
 
     func run() throws {
         let file = try GGUFFile.open(path: model)
-        let tokenizer = try BPETokenizer(gguf: file)
+        let tokenizer = try BPETokenizer.load(gguf: file)
         let bytes = try text.map { try readTextFile($0, option: "--text") } ?? Array(prompt!.utf8)
         let ids = tokenizer.encode(bytes, addSpecial: !noSpecial, parseSpecial: parseSpecial)
         if count {

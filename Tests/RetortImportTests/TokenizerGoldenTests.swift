@@ -12,7 +12,7 @@ final class TokenizerGoldenTests: XCTestCase {
 
     private func teacherTokenizer() throws -> BPETokenizer {
         let start = Date()
-        let tokenizer = try BPETokenizer(gguf: try GGUFFile.open(path: try TestInputs.requireTeacher()))
+        let tokenizer = try BPETokenizer.load(gguf: try GGUFFile.open(path: try TestInputs.requireTeacher()))
         print("teacher tokenizer loaded in \(String(format: "%.2f", Date().timeIntervalSince(start))) s")
         return tokenizer
     }

@@ -12,7 +12,7 @@ final class TeacherIntegrationTests: XCTestCase {
     private func teacher() throws -> (LlamaModel, BPETokenizer) {
         if let cached = Self.cached { return cached }
         let file = try GGUFFile.open(path: try TestInputs.requireTeacher())
-        let loaded = (try LlamaModel.load(gguf: file), try BPETokenizer(gguf: file))
+        let loaded = (try LlamaModel.load(gguf: file), try BPETokenizer.load(gguf: file))
         Self.cached = loaded
         return loaded
     }

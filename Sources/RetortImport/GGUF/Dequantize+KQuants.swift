@@ -1,3 +1,4 @@
+import RetortRuntime
 // Dequantization of the k-quants: 256-element super-blocks (QK_K) split into sub-blocks with their
 // own quantized scales. Layouts from ggml-common.h, formulas from ggml-quants.c `dequantize_row_*`.
 // y: output (256 per block), x: blocks, blocks: number of super-blocks.

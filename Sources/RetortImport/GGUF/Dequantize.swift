@@ -1,3 +1,4 @@
+import RetortRuntime
 /// Decodes `count` values of `type` from `src` into `dst` — the kernel behind `GGUFFile.dequantize`.
 ///
 /// `count` must be a multiple of `type.blockSize` and `src` must hold at least

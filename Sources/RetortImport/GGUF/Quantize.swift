@@ -1,3 +1,4 @@
+import RetortRuntime
 /// Encodes `count` floats as `type`, bit-compatible with ggml's reference quantizers
 /// (`quantize_row_q8_0_ref`, `quantize_row_q4_0_ref`, `quantize_row_q4_1_ref`, `ggml_fp32_to_fp16_row`,
 /// `ggml_fp32_to_bf16_row_ref`). Supported: f32, f16, bf16, q8_0, q4_0, q4_1.

@@ -144,13 +144,17 @@ public struct Sampler {
     }
 }
 
-/// e^x for x ≤ 0 without libm (range-reduced to |r| ≤ ln2/2, degree-6 Taylor polynomial; relative error < 1e-6).
+/// e^x without libm: range reduction x = n·ln2 + r with |r| ≤ ln2/2 (ln 2 split in two parts),
+/// then a degree-7 Taylor polynomial (relative error < 1e-7 for x in [-87, 88]). Used by the
+/// sampler and the runtime's softmax and SiLU, so host and device builds agree.
 @inline(__always)
-func expApprox(_ x: Float) -> Float {
+public func expApprox(_ x: Float) -> Float {
     if x < -87 { return 0 }
-    let n = (x * 1.442_695_04).rounded()                // nearest integer to x / ln 2
-    let r = (x - n * 0.693_359_375) + n * 2.121_944_4e-4  // |r| ≤ ln 2 / 2 (ln 2 split in two parts)
-    var p: Float = 1.0 / 720
+    let xc = min(x, 88)
+    let n = (xc * 1.442_695_04).rounded()              // nearest integer to x / ln 2
+    let r = (xc - n * 0.693_359_375) + n * 2.121_944_4e-4
+    var p: Float = 1.0 / 5040
+    p = p * r + 1.0 / 720
     p = p * r + 1.0 / 120
     p = p * r + 1.0 / 24
     p = p * r + 1.0 / 6

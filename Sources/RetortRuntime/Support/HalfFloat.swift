@@ -3,7 +3,7 @@
 
 /// binary16 bits → Float (exact: every half value is representable).
 @inline(__always)
-func halfToFloat(_ h: UInt16) -> Float {
+public func halfToFloat(_ h: UInt16) -> Float {
     let sign = UInt32(h & 0x8000) << 16
     let magnitude = UInt32(h & 0x7FFF)
     if magnitude >= 0x7C00 {                      // inf or NaN: keep the payload
@@ -19,7 +19,7 @@ func halfToFloat(_ h: UInt16) -> Float {
 /// Float → binary16 bits, round to nearest even (what ggml's GGML_FP32_TO_FP16 does).
 /// Values beyond the half range become ±inf; NaN stays NaN.
 @inline(__always)
-func floatToHalf(_ f: Float) -> UInt16 {
+public func floatToHalf(_ f: Float) -> UInt16 {
     let bits = f.bitPattern
     let sign = UInt16(truncatingIfNeeded: (bits >> 16) & 0x8000)
     let magnitude = bits & 0x7FFF_FFFF
@@ -39,13 +39,13 @@ func floatToHalf(_ f: Float) -> UInt16 {
 
 /// bfloat16 bits → Float (exact).
 @inline(__always)
-func bfloat16ToFloat(_ b: UInt16) -> Float {
+public func bfloat16ToFloat(_ b: UInt16) -> Float {
     Float(bitPattern: UInt32(b) << 16)
 }
 
 /// Float → bfloat16 bits, round to nearest even; NaN is kept quiet (ggml_compute_fp32_to_bf16).
 @inline(__always)
-func floatToBFloat16(_ f: Float) -> UInt16 {
+public func floatToBFloat16(_ f: Float) -> UInt16 {
     let bits = f.bitPattern
     if bits & 0x7FFF_FFFF > 0x7F80_0000 { return UInt16(truncatingIfNeeded: bits >> 16) | 0x40 }
     let rounded = bits &+ (0x7FFF + ((bits >> 16) & 1))
