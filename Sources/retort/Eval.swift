@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RetortModel
+import RetortRuntime
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -45,20 +46,40 @@ struct Eval: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try LoadedModel.open(modelOptions.model, threads: modelOptions.threads)
-        note("loaded \(loaded.path) in \(format(loaded.loadSeconds)) s")
         let bytes = try readTextFile(text, option: "--text")
-        let clock = ContinuousClock()
-        let t0 = clock.now
-        let tokens = loaded.tokenizer.encode(bytes, addSpecial: false)
-        note("tokenized \(bytes.count) bytes into \(tokens.count) tokens in \(format(t0.duration(to: clock.now).seconds)) s")
         let method = PerplexityProtocol(rawValue: `protocol`)!
-        let bos: Int32? = loaded.tokenizer.addBOS ? loaded.tokenizer.bosID : nil
         let options = PerplexityOptions(context: context, stride: stride, maxTokens: maxTokens, method: method)
-        let result = try evaluatePerplexity(model: loaded.model, tokens: tokens, bos: bos, options: options, source: text) { done, total, ppl in
+        let progress: (Int, Int, Double) -> Void = { done, total, ppl in
             if done == total || done % max(1, total / 20) == 0 {
                 note("[\(done)/\(total)] perplexity so far \(format(ppl, 4))")
             }
+        }
+        let result: PerplexityResult
+        let bos: Int32?
+        let clock = ContinuousClock()
+        if modelOptions.model.hasSuffix(".rtm") {
+            // Through RetortRuntime: the kernels a device runs.
+            let t0 = clock.now
+            let model = try RuntimeModel.load(path: modelOptions.model)
+            let pool = ThreadPool(threads: modelOptions.threads ?? ProcessInfo.processInfo.activeProcessorCount)
+            note("loaded \(modelOptions.model) in \(format(t0.duration(to: clock.now).seconds)) s (runtime, kernels \(Kernels.active), \(pool.threadCount) threads)")
+            let tokens = model.tokenizer.encode(bytes, addSpecial: false)
+            bos = model.tokenizer.addBOS ? model.tokenizer.bosID : nil
+            let session = RuntimeSession(model: model, capacity: context, maxBatch: context, allLogits: true, pool: pool)
+            result = try evaluatePerplexity(vocabularySize: model.config.vocabSize, tokens: tokens, bos: bos,
+                                            options: options, source: text, progress: progress) { window in
+                session.reset()
+                return try session.forward(window, logits: .all)
+            }
+        } else {
+            let loaded = try LoadedModel.open(modelOptions.model, threads: modelOptions.threads)
+            note("loaded \(loaded.path) in \(format(loaded.loadSeconds)) s (host FP32)")
+            let t0 = clock.now
+            let tokens = loaded.tokenizer.encode(bytes, addSpecial: false)
+            note("tokenized \(bytes.count) bytes into \(tokens.count) tokens in \(format(t0.duration(to: clock.now).seconds)) s")
+            bos = loaded.tokenizer.addBOS ? loaded.tokenizer.bosID : nil
+            result = try evaluatePerplexity(model: loaded.model, tokens: tokens, bos: bos, options: options,
+                                            source: text, progress: progress)
         }
         if json {
             let encoder = JSONEncoder()

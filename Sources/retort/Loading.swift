@@ -28,7 +28,7 @@ struct LoadedModel {
 
 /// Options shared by commands that run a model.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "Model file (GGUF).")
+    @Option(name: .long, help: "Model file: GGUF (host FP32 model) or .rtm (RetortRuntime, where the command supports it).")
     var model: String
 
     @Option(name: .long, help: "Threads for the engine and OpenBLAS (default: all cores).")

@@ -94,22 +94,33 @@ func perplexityWindows(tokens: [Int32], bos: Int32?, options: PerplexityOptions,
     return windows
 }
 
-/// Measures perplexity of `model` on `tokens` under `options`; `source` names the text in errors.
-/// `progress(windowsDone, windows, perplexitySoFar)`.
-public func evaluatePerplexity(model: LlamaModel, tokens allTokens: [Int32], bos: Int32?,
+/// Measures perplexity of the host FP32 `model` on `tokens` under `options`; `source` names the
+/// text in errors. `progress(windowsDone, windows, perplexitySoFar)`.
+public func evaluatePerplexity(model: LlamaModel, tokens: [Int32], bos: Int32?,
                                options: PerplexityOptions, source: String = "eval",
                                progress: ((Int, Int, Double) -> Void)? = nil) throws -> PerplexityResult {
+    let session = LlamaSession(model: model, capacity: options.context)
+    return try evaluatePerplexity(vocabularySize: model.config.vocabSize, tokens: tokens, bos: bos, options: options,
+                                  source: source, progress: progress) { window in
+        session.reset()
+        return try session.forward(window, logits: .all)
+    }
+}
+
+/// Measures perplexity with any model: `forward(window)` runs one window from an empty cache and
+/// returns its (T, V) logits (valid until the next call).
+public func evaluatePerplexity(vocabularySize v: Int, tokens allTokens: [Int32], bos: Int32?,
+                               options: PerplexityOptions, source: String = "eval",
+                               progress: ((Int, Int, Double) -> Void)? = nil,
+                               forward: ([Int32]) throws -> UnsafeBufferPointer<Float>) throws -> PerplexityResult {
     let tokens = options.maxTokens.map { Array(allTokens.prefix($0)) } ?? allTokens
     let windows = try perplexityWindows(tokens: tokens, bos: bos, options: options, source: source)
-    let session = LlamaSession(model: model, capacity: options.context)
-    let v = model.config.vocabSize
     var nll = 0.0, nll2 = 0.0, scored = 0, processed = 0
     let clock = ContinuousClock()
     let start = clock.now
     var rowNLL = [Double](repeating: 0, count: options.context)
     for (w, window) in windows.enumerated() {
-        session.reset()
-        let logits = try session.forward(window.input, logits: .all)
+        let logits = try forward(window.input)
         let rows = window.firstScoredRow ..< window.input.count - 1
         let input = window.input
         rowNLL.withUnsafeMutableBufferPointer { out in

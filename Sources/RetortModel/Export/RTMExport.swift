@@ -1,0 +1,78 @@
+import RetortRuntime
+
+/// How `makeRTM` stores the matrices (norm vectors are always f32).
+public enum RTMWeightFormat: String, Sendable, CaseIterable {
+    case f32, f16
+    /// Round-to-nearest absmax int8 per output channel: scale = max|w_row| / 127. No calibration;
+    /// activations are quantized per token at run time (dynamic W8A8).
+    case int8
+}
+
+/// An .rtm file of `model`: hyperparameters, tokenizer, provenance, tensors in the runtime's layout.
+public func makeRTM(model: LlamaModel, tokenizer: TokenizerDefinition, weights: RTMWeightFormat,
+                    provenance: [(String, RTMValue)] = []) -> RTMWriter {
+    let c = model.config
+    var w = RTMWriter()
+    w.set("model.architecture", .string("llama"))
+    w.set("llama.vocab_size", .int(Int64(c.vocabSize)))
+    w.set("llama.embedding_length", .int(Int64(c.dim)))
+    w.set("llama.block_count", .int(Int64(c.layerCount)))
+    w.set("llama.attention.head_count", .int(Int64(c.headCount)))
+    w.set("llama.attention.head_count_kv", .int(Int64(c.kvHeadCount)))
+    w.set("llama.attention.key_length", .int(Int64(c.headDim)))
+    w.set("llama.feed_forward_length", .int(Int64(c.ffnDim)))
+    w.set("llama.rope.freq_base", .float(Double(c.ropeBase)))
+    w.set("llama.attention.layer_norm_rms_epsilon", .float(Double(c.normEpsilon)))
+    w.set("llama.context_length", .int(Int64(c.contextLength)))
+    w.set("llama.tied_embeddings", .bool(c.tiedEmbeddings))
+    tokenizer.write(into: &w)
+    w.set("provenance.weights", .string(weights.rawValue))
+    for (key, value) in provenance { w.set("provenance." + key, value) }
+    for entry in model.tensorTable {
+        let values = UnsafeBufferPointer(entry.buffer.buffer)
+        if entry.dims.count == 1 || weights == .f32 {
+            w.addTensor(name: entry.name, dtype: .f32, dims: entry.dims, data: floatBytes(values))
+        } else if weights == .f16 {
+            w.addTensor(name: entry.name, dtype: .f16, dims: entry.dims, data: halfBytes(values))
+        } else {
+            let (q, scales) = quantizeInt8PerChannel(values, rows: entry.dims[1], cols: entry.dims[0])
+            w.addTensor(name: entry.name, dtype: .int8PerChannel, dims: entry.dims,
+                        data: q.map { UInt8(bitPattern: $0) }, scales: scales)
+        }
+    }
+    return w
+}
+
+/// Symmetric absmax int8 per row: scale = max|w| / 127 (0 for an all-zero row), q = round(w / scale).
+public func quantizeInt8PerChannel(_ w: UnsafeBufferPointer<Float>, rows: Int, cols: Int) -> (q: [Int8], scales: [Float]) {
+    var q = [Int8](repeating: 0, count: rows * cols)
+    var scales = [Float](repeating: 0, count: rows)
+    for r in 0..<rows {
+        var m: Float = 0
+        for i in 0..<cols { m = max(m, abs(w[r * cols + i])) }
+        let s = m / 127
+        scales[r] = s
+        let inv: Float = s > 0 ? 1 / s : 0
+        for i in 0..<cols {
+            q[r * cols + i] = Int8(max(-127, min(127, (w[r * cols + i] * inv).rounded(.toNearestOrEven))))
+        }
+    }
+    return (q, scales)
+}
+
+func floatBytes(_ v: UnsafeBufferPointer<Float>) -> [UInt8] {
+    [UInt8](unsafeUninitializedCapacity: v.count * 4) { out, n in
+        UnsafeMutableRawBufferPointer(out).copyMemory(from: UnsafeRawBufferPointer(v))
+        n = v.count * 4
+    }
+}
+
+func halfBytes(_ v: UnsafeBufferPointer<Float>) -> [UInt8] {
+    var out = [UInt8](repeating: 0, count: v.count * 2)
+    for i in 0..<v.count {
+        let h = floatToHalf(v[i])
+        out[2 * i] = UInt8(h & 0xFF)
+        out[2 * i + 1] = UInt8(h >> 8)
+    }
+    return out
+}

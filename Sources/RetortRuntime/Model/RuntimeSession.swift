@@ -1,0 +1,318 @@
+/// Run state of one sequence on the runtime: KV cache and scratch, allocated once for `capacity`
+/// positions and batches of up to `maxBatch` tokens; nothing allocates in `forward`.
+/// A batch of T > 1 tokens is prefill (matrix–matrix kernels), T = 1 is decoding (matrix–vector).
+public final class RuntimeSession {
+    public enum Logits { case all, last, none }
+
+    public let model: RuntimeModel
+    public let pool: ThreadPool
+    public let capacity: Int             // C
+    public let maxBatch: Int             // T_max
+    public let logitRows: Int            // rows of `logits` (T_max for `.all`, else 1)
+    public private(set) var position = 0
+
+    let x: AlignedBuffer<Float>          // (T, D) residual stream
+    let xn: AlignedBuffer<Float>         // (T, D) normed sublayer input
+    let q: AlignedBuffer<Float>          // (T, H·E)
+    let k: AlignedBuffer<Float>          // (T, G·E) new keys before they go into the cache
+    let v: AlignedBuffer<Float>          // (T, G·E)
+    let att: AlignedBuffer<Float>        // (T, H·E)
+    let gate: AlignedBuffer<Float>       // (T, F)
+    let up: AlignedBuffer<Float>         // (T, F)
+    let tmp: AlignedBuffer<Float>        // (T, D) sublayer output before the residual add
+    let xq: AlignedBuffer<Int8>          // (T, max(D, F, H·E)) quantized activations
+    let xScales: AlignedBuffer<Float>    // (T)
+    public let logits: AlignedBuffer<Float>   // (logitRows, V)
+    let keys: AlignedBuffer<Float>       // (L, G, C, E), RoPE applied
+    let values: AlignedBuffer<Float>     // (L, G, C, E)
+    let cosSin: AlignedBuffer<Float>     // (C, E/2, 2)
+    let headQuery: AlignedBuffer<Float>  // per worker (block, E)
+    let scores: AlignedBuffer<Float>     // per worker (block, C)
+
+    static let attentionBlock = 32
+
+    public init(model: RuntimeModel, capacity: Int, maxBatch: Int = 1, allLogits: Bool = false, pool: ThreadPool) {
+        let c = model.config
+        precondition(capacity > 0 && maxBatch > 0, "capacity and maxBatch must be positive")
+        self.model = model
+        self.pool = pool
+        self.capacity = capacity
+        self.maxBatch = min(maxBatch, capacity)
+        let t = self.maxBatch
+        logitRows = allLogits ? t : 1
+        x = AlignedBuffer(count: t * c.dim, zero: 0)
+        xn = AlignedBuffer(count: t * c.dim, zero: 0)
+        q = AlignedBuffer(count: t * c.qDim, zero: 0)
+        k = AlignedBuffer(count: t * c.kvDim, zero: 0)
+        v = AlignedBuffer(count: t * c.kvDim, zero: 0)
+        att = AlignedBuffer(count: t * c.qDim, zero: 0)
+        gate = AlignedBuffer(count: t * c.ffnDim, zero: 0)
+        up = AlignedBuffer(count: t * c.ffnDim, zero: 0)
+        tmp = AlignedBuffer(count: t * c.dim, zero: 0)
+        xq = AlignedBuffer(count: t * max(c.dim, c.ffnDim, c.qDim), zero: 0)
+        xScales = AlignedBuffer(count: t, zero: 0)
+        logits = AlignedBuffer(count: logitRows * c.vocabSize, zero: 0)
+        keys = AlignedBuffer(count: c.layerCount * c.kvHeadCount * capacity * c.headDim, zero: 0)
+        values = AlignedBuffer(count: c.layerCount * c.kvHeadCount * capacity * c.headDim, zero: 0)
+        cosSin = AlignedBuffer(count: capacity * c.headDim, zero: 0)
+        let block = min(t, RuntimeSession.attentionBlock)
+        headQuery = AlignedBuffer(count: pool.threadCount * block * c.headDim, zero: 0)
+        scores = AlignedBuffer(count: pool.threadCount * block * capacity, zero: 0)
+        let e = c.headDim
+        for p in 0..<capacity {
+            for i in 0..<e / 2 {
+                let theta = Double(p) * powPositive(Double(c.ropeBase), -2 * Double(i) / Double(e))
+                let (s, co) = sinCos(theta)
+                cosSin.pointer[p * e + 2 * i] = Float(co)
+                cosSin.pointer[p * e + 2 * i + 1] = Float(s)
+            }
+        }
+    }
+
+    /// Bytes of run state (KV cache, scratch, logits) this session allocated.
+    public var stateBytes: Int {
+        4 * (x.count + xn.count + q.count + k.count + v.count + att.count + gate.count + up.count + tmp.count
+             + xScales.count + logits.count + keys.count + values.count + cosSin.count + headQuery.count + scores.count)
+            + xq.count
+    }
+
+    public func reset() { position = 0 }
+
+    /// Runs `tokens` at positions `position ..< position + T`. Returns `.all` → (T, V) logits
+    /// (the session must be built with `allLogits`), `.last` → (1, V), `.none` → empty. The result
+    /// is a view of the session's buffer, valid until the next call.
+    @discardableResult
+    public func forward(_ tokens: [Int32], logits want: Logits = .last) throws(RuntimeError) -> UnsafeBufferPointer<Float> {
+        let c = model.config
+        let t = tokens.count
+        let source = model.file.path
+        guard t > 0 else { return UnsafeBufferPointer(start: logits.pointer, count: 0) }
+        guard t <= maxBatch else {
+            throw RuntimeError(file: source, field: "tokens", message: "batch of " + String(t) + " exceeds maxBatch " + String(maxBatch))
+        }
+        guard position + t <= capacity else {
+            throw RuntimeError(file: source, field: "position", message: "the sequence would exceed the cache capacity of " + String(capacity))
+        }
+        if case .all = want, logitRows < t {
+            throw RuntimeError(file: source, field: "logits", message: "all-position logits need a session built with allLogits")
+        }
+        for i in 0..<t where tokens[i] < 0 || Int(tokens[i]) >= c.vocabSize {
+            throw RuntimeError(file: source, field: "tokens[" + String(i) + "]", message: "id " + String(tokens[i]) + " outside the vocabulary")
+        }
+        let d = c.dim, p0 = position
+        for i in 0..<t { model.tokenEmbedding.dequantizeRow(Int(tokens[i]), into: x.pointer + i * d) }
+        for (l, layer) in model.layers.enumerated() {
+            // Attention block.
+            rmsNormRows(xn.pointer, x.pointer, layer.attnNorm, rows: t, dim: d, epsilon: c.normEpsilon)
+            linear(q.pointer, xn.pointer, rows: t, layer.wq)
+            linear(k.pointer, xn.pointer, rows: t, layer.wk)
+            linear(v.pointer, xn.pointer, rows: t, layer.wv)
+            ropeRows(q.pointer, rows: t, heads: c.headCount, startPosition: p0)
+            ropeRows(k.pointer, rows: t, heads: c.kvHeadCount, startPosition: p0)
+            storeKeysValues(layer: l, rows: t, startPosition: p0)
+            attention(layer: l, rows: t, startPosition: p0)
+            linear(tmp.pointer, att.pointer, rows: t, layer.wo)
+            addInPlace(x.pointer, tmp.pointer, count: t * d)
+            // MLP block.
+            rmsNormRows(xn.pointer, x.pointer, layer.ffnNorm, rows: t, dim: d, epsilon: c.normEpsilon)
+            linear(gate.pointer, xn.pointer, rows: t, layer.wGate)
+            linear(up.pointer, xn.pointer, rows: t, layer.wUp)
+            swiGLU(gate.pointer, up.pointer, count: t * c.ffnDim)
+            linear(tmp.pointer, gate.pointer, rows: t, layer.wDown)
+            addInPlace(x.pointer, tmp.pointer, count: t * d)
+        }
+        position += t
+        switch want {
+        case .none:
+            return UnsafeBufferPointer(start: logits.pointer, count: 0)
+        case .last:
+            rmsNormRows(xn.pointer, x.pointer + (t - 1) * d, model.finalNorm, rows: 1, dim: d, epsilon: c.normEpsilon)
+            linear(logits.pointer, xn.pointer, rows: 1, model.output)
+            return UnsafeBufferPointer(start: logits.pointer, count: c.vocabSize)
+        case .all:
+            rmsNormRows(xn.pointer, x.pointer, model.finalNorm, rows: t, dim: d, epsilon: c.normEpsilon)
+            linear(logits.pointer, xn.pointer, rows: t, model.output)
+            return UnsafeBufferPointer(start: logits.pointer, count: t * c.vocabSize)
+        }
+    }
+
+    // MARK: - Layers
+
+    /// y[T, N] = x[T, K] · Wᵀ in W's dtype. INT8 weights run W8A8: activations quantized per
+    /// token (or with W's static activation scale when the file stores one).
+    func linear(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows t: Int, _ w: RuntimeMatrix) {
+        let kd = w.cols, n = w.rows
+        switch w.dtype {
+        case .f32:
+            matmulF32(y, x, w.data.assumingMemoryBound(to: Float.self), rows: t, inDim: kd, outDim: n, pool: pool)
+        case .f16:
+            matmulF16(y, x, w.data.assumingMemoryBound(to: UInt16.self), rows: t, inDim: kd, outDim: n, pool: pool)
+        case .int8PerChannel, .int8PerGroup:
+            if w.activationScale > 0 {
+                quantizeRowsStatic(xq.pointer, xScales.pointer, x, rows: t, cols: kd, scale: w.activationScale)
+            } else {
+                quantizeRowsInt8(xq.pointer, xScales.pointer, x, rows: t, cols: kd)
+            }
+            let wq = w.data.assumingMemoryBound(to: Int8.self)
+            if w.dtype == .int8PerChannel {
+                matmulInt8(y, xq.pointer, xScales.pointer, wq, w.scales!, rows: t, inDim: kd, outDim: n, pool: pool)
+            } else {
+                matmulInt8Grouped(y, xq.pointer, xScales.pointer, wq, w.scales!, rows: t, inDim: kd, outDim: n,
+                                  groupSize: w.groupSize, pool: pool)
+            }
+        }
+    }
+
+    /// Rotates adjacent pairs (x[2i], x[2i+1]) of every head by position·θ_i (GGUF Q/K pairing).
+    func ropeRows(_ x: UnsafeMutablePointer<Float>, rows t: Int, heads: Int, startPosition p0: Int) {
+        let e = model.config.headDim
+        for r in 0..<t {
+            let table = cosSin.pointer + (p0 + r) * e
+            for h in 0..<heads {
+                let vec = x + (r * heads + h) * e
+                var i = 0
+                while i < e {
+                    let co = table[i], s = table[i + 1]
+                    let a = vec[i], b = vec[i + 1]
+                    vec[i] = a * co - b * s
+                    vec[i + 1] = a * s + b * co
+                    i += 2
+                }
+            }
+        }
+    }
+
+    /// Copies the batch's keys and values into the cache, head-major: (G, C, E) per layer.
+    func storeKeysValues(layer l: Int, rows t: Int, startPosition p0: Int) {
+        let c = model.config, e = c.headDim
+        for g in 0..<c.kvHeadCount {
+            let base = ((l * c.kvHeadCount + g) * capacity + p0) * e
+            for r in 0..<t {
+                (keys.pointer + base + r * e).update(from: k.pointer + r * c.kvDim + g * e, count: e)
+                (values.pointer + base + r * e).update(from: v.pointer + r * c.kvDim + g * e, count: e)
+            }
+        }
+    }
+
+    /// Causal grouped-query attention of the T new rows over cached positions 0 ..< p0 + T, split
+    /// into (head, block of rows) tasks over the pool. A block multiplies only against the keys
+    /// its last row can see.
+    func attention(layer l: Int, rows t: Int, startPosition p0: Int) {
+        let c = model.config, e = c.headDim
+        let group = c.headCount / c.kvHeadCount
+        let scale = 1 / Float(e).squareRoot()
+        let block = min(t, RuntimeSession.attentionBlock)
+        let blocks = (t + block - 1) / block
+        let tasks = c.headCount * blocks
+        let workers = min(pool.threadCount, tasks)
+        let qBase = q.pointer, out = att.pointer, cap = capacity
+        let keyBase = keys.pointer, valueBase = values.pointer
+        let qScratch = headQuery.pointer, sScratch = scores.pointer
+        pool.parallelFor(workers) { worker in
+            let qh = qScratch + worker * block * e
+            let s = sScratch + worker * block * cap
+            var task = worker
+            while task < tasks {
+                let h = task % c.headCount, b = task / c.headCount
+                let g = h / group
+                let r0 = b * block, rows = min(block, t - r0)
+                let span = p0 + r0 + rows
+                let kh = keyBase + (l * c.kvHeadCount + g) * cap * e
+                let vh = valueBase + (l * c.kvHeadCount + g) * cap * e
+                // qh = scale · q[r0 ..< r0+rows, head h]
+                for r in 0..<rows {
+                    let src = qBase + (r0 + r) * c.qDim + h * e
+                    for i in 0..<e { qh[r * e + i] = src[i] * scale }
+                }
+                // s (rows, span) = qh · K_hᵀ
+                matmulF32(s, qh, kh, rows: rows, inDim: e, outDim: span, pool: nil)
+                for r in 0..<rows {
+                    let row = s + r * span
+                    let valid = p0 + r0 + r + 1
+                    softmaxRow(row, count: valid)
+                    // att[r0 + r, head h] = Σ_p row[p] · V_h[p]
+                    let dst = out + (r0 + r) * c.qDim + h * e
+                    weightedSum(dst, row, vh, count: valid, width: e)
+                }
+                task += workers
+            }
+        }
+    }
+}
+
+// MARK: - Element-wise kernels (free functions, output first)
+
+/// out[t, :] = x[t, :] / sqrt(mean(x[t, :]²) + ε) ⊙ weight.
+func rmsNormRows(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
+                 rows t: Int, dim d: Int, epsilon: Float) {
+    for r in 0..<t {
+        let xr = x + r * d, o = out + r * d
+        var ss: Float = 0
+        for i in 0..<d { ss += xr[i] * xr[i] }
+        let s = 1 / (ss / Float(d) + epsilon).squareRoot()
+        for i in 0..<d { o[i] = xr[i] * s * weight[i] }
+    }
+}
+
+/// x += y.
+func addInPlace(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count n: Int) {
+    for i in 0..<n { x[i] += y[i] }
+}
+
+/// gate = silu(gate) ⊙ up.
+func swiGLU(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count n: Int) {
+    for i in 0..<n {
+        let g = gate[i]
+        gate[i] = g / (1 + expApprox(-g)) * up[i]
+    }
+}
+
+/// Softmax in place over row[0 ..< count].
+func softmaxRow(_ row: UnsafeMutablePointer<Float>, count n: Int) {
+    var m = -Float.infinity
+    for i in 0..<n { m = max(m, row[i]) }
+    var sum: Float = 0
+    for i in 0..<n {
+        let e = expApprox(row[i] - m)
+        row[i] = e
+        sum += e
+    }
+    let inv = 1 / sum
+    for i in 0..<n { row[i] *= inv }
+}
+
+/// dst[0 ..< width] = Σ_p weights[p] · rows[p, 0 ..< width]  (rows contiguous, stride `width`).
+func weightedSum(_ dst: UnsafeMutablePointer<Float>, _ weights: UnsafePointer<Float>, _ rows: UnsafePointer<Float>,
+                 count n: Int, width e: Int) {
+    for i in 0..<e { dst[i] = 0 }
+    if e % 8 == 0 {
+        let lanes = e / 8
+        dst.withMemoryRebound(to: SIMD8<Float>.self, capacity: lanes) { acc in
+            rows.withMemoryRebound(to: SIMD8<Float>.self, capacity: n * lanes) { src in
+                for p in 0..<n {
+                    let w = SIMD8<Float>(repeating: weights[p])
+                    let row = src + p * lanes
+                    for j in 0..<lanes { acc[j] += w * row[j] }
+                }
+            }
+        }
+    } else {
+        for p in 0..<n {
+            let w = weights[p], row = rows + p * e
+            for i in 0..<e { dst[i] += w * row[i] }
+        }
+    }
+}
+
+/// Quantizes rows with one fixed activation scale (static W8A8): q = clamp(round(x / s), ±127).
+func quantizeRowsStatic(_ out: UnsafeMutablePointer<Int8>, _ scales: UnsafeMutablePointer<Float>,
+                        _ x: UnsafePointer<Float>, rows t: Int, cols k: Int, scale: Float) {
+    let inv = 1 / scale
+    for r in 0..<t {
+        scales[r] = scale
+        for i in 0..<k {
+            let v = (x[r * k + i] * inv).rounded(.toNearestOrEven)
+            out[r * k + i] = Int8(max(-127, min(127, v)))
+        }
+    }
+}
