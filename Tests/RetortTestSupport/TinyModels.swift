@@ -53,3 +53,18 @@ public func batchedLogits(_ model: LlamaModel, _ tokens: [Int32], capacity: Int?
     let session = LlamaSession(model: model, capacity: capacity ?? max(tokens.count, 1))
     return try withExtendedLifetime(session) { Array(try session.forward(tokens, logits: which)) }
 }
+
+extension TinyModels {
+    /// A shape whose matrix widths are multiples of 32, so runtime fast paths run: V=48, D=64,
+    /// L=2, H=4, G=2, E=16, F=96.
+    public static let runtimeConfig = LlamaConfig(vocabSize: 48, dim: 64, layerCount: 2, headCount: 4, kvHeadCount: 2,
+                                                  ffnDim: 96, ropeBase: 10_000, normEpsilon: 1e-5, contextLength: 64,
+                                                  tiedEmbeddings: true)
+
+    /// A byte-level vocabulary of `size` printable ASCII characters (from "!"), no merges.
+    public static func tokenizer(size: Int = 48) -> TokenizerDefinition {
+        TokenizerDefinition(preTokenizerName: "gpt2", tokens: (0..<size).map { [UInt8(0x21 + $0)] },
+                            tokenTypes: [Int32](repeating: 1, count: size), merges: [],
+                            bosID: 0, eosID: 1, unknownID: nil, paddingID: nil, addBOS: false, addEOS: false)
+    }
+}

@@ -23,7 +23,14 @@ extension LlamaModel {
             guard t.dims == entry.dims else {
                 throw ModelError(file: file.path, field: entry.name, message: "shape \(t.dims) does not match the config's \(entry.dims)")
             }
-            let rows = entry.dims.count == 2 ? entry.dims[1] : 1
+            if entry.dims.count == 1 {
+                guard t.dtype == .f32 else {
+                    throw ModelError(file: file.path, field: entry.name, message: "vectors must be f32 (found \(t.dtype))")
+                }
+                entry.buffer.pointer.update(from: t.data.assumingMemoryBound(to: Float.self), count: entry.buffer.count)
+                continue
+            }
+            let rows = entry.dims[1]
             let matrix = try RuntimeMatrix(t, rows: rows, cols: entry.dims[0], file: file.path)
             for r in 0..<rows { matrix.dequantizeRow(r, into: entry.buffer.pointer + r * entry.dims[0]) }
         }

@@ -1,0 +1,108 @@
+import RetortModel
+import RetortRuntime
+import RetortTestSupport
+import XCTest
+
+/// RetortRuntime against the host FP32 model on tiny synthetic models written as .rtm.
+final class RuntimeModelTests: XCTestCase {
+    let tokens: [Int32] = [3, 17, 42, 0, 9, 9, 31, 5, 47, 12, 1, 20, 33]
+
+    private func runtime(_ model: LlamaModel, _ weights: RTMWeightFormat) throws -> RuntimeModel {
+        let bytes = makeRTM(model: model, tokenizer: TinyModels.tokenizer(), weights: weights).serialize()
+        return try RuntimeModel(file: try RTMFile(bytes: bytes, name: "tiny-\(weights).rtm"))
+    }
+
+    private func runtimeLogits(_ model: RuntimeModel, _ tokens: [Int32], threads: Int = 2) throws -> [Float] {
+        let session = RuntimeSession(model: model, capacity: 32, maxBatch: 32, allLogits: true, pool: ThreadPool(threads: threads))
+        return try withExtendedLifetime(session) { Array(try session.forward(tokens, logits: .all)) }
+    }
+
+    func testF32MatchesHostModel() throws {
+        let host = TinyModels.random(TinyModels.runtimeConfig, seed: 21)
+        let expected = try batchedLogits(host, tokens, capacity: 32)
+        let rt = try runtime(host, .f32)
+        for threads in [1, 2, 3] {
+            let report = mismatches(try runtimeLogits(rt, tokens, threads: threads), expected, tolerance: Tolerance.fp32Kernel)
+            XCTAssert(report.isEmpty, "threads \(threads): \(report)")
+        }
+    }
+
+    func testIncrementalDecodeMatchesBatch() throws {
+        let host = TinyModels.random(TinyModels.runtimeConfig, seed: 22)
+        let rt = try runtime(host, .int8)
+        let v = rt.config.vocabSize
+        let batched = try runtimeLogits(rt, tokens)
+        let session = RuntimeSession(model: rt, capacity: 32, maxBatch: 4, pool: ThreadPool(threads: 2))
+        try session.forward(Array(tokens[0..<4]), logits: .none)
+        for t in 4..<tokens.count {
+            let row = Array(try session.forward([tokens[t]], logits: .last))
+            let report = mismatches(row, Array(batched[t * v ..< (t + 1) * v]), tolerance: Tolerance.fp32Kernel)
+            XCTAssert(report.isEmpty, "position \(t): \(report)")
+        }
+        XCTAssertEqual(session.position, tokens.count)
+    }
+
+    func testGreedyTokensMatchHostForF32() throws {
+        let host = TinyModels.random(TinyModels.runtimeConfig, seed: 23, scale: 0.8)
+        let prompt: [Int32] = [5, 6, 7]
+        let (hostTokens, _) = try generate(model: host, prompt: prompt,
+                                           options: GenerationOptions(maxTokens: 24, sampler: .greedy, stopAtEndOfGeneration: false),
+                                           isEndOfGeneration: { _ in false }, onToken: { _ in true })
+        let rt = try runtime(host, .f32)
+        let session = RuntimeSession(model: rt, capacity: 32, maxBatch: 8, pool: ThreadPool(threads: 2))
+        var runtimeTokens: [Int32] = []
+        _ = try session.generate(prompt: prompt, maxTokens: 24, sampler: .greedy, stopAtEndOfGeneration: false) {
+            runtimeTokens.append($0)
+            return true
+        }
+        XCTAssertEqual(runtimeTokens, hostTokens)
+    }
+
+    func testInt8AndF16StayClose() throws {
+        let host = TinyModels.random(TinyModels.runtimeConfig, seed: 24)
+        let expected = try batchedLogits(host, tokens, capacity: 32)
+        let scale = expected.map(abs).max()!
+        // f16 weights: half-precision rounding (2⁻¹¹ relative) through two random layers.
+        let f16Logits = try runtimeLogits(try runtime(host, .f16), tokens)
+        let f16 = mismatches(f16Logits, expected, tolerance: 5e-3, relativeTo: scale)
+        XCTAssert(f16.isEmpty, "f16: \(f16)")
+        // Absmax int8 weights and per-token int8 activations: mean error under 2% of the logit
+        // range, worst element under 10%.
+        let int8Logits = try runtimeLogits(try runtime(host, .int8), tokens)
+        let int8 = mismatches(int8Logits, expected, tolerance: 0.1, relativeTo: scale)
+        XCTAssert(int8.isEmpty, "int8: \(int8)")
+        let meanError = zip(int8Logits, expected).map { abs($0 - $1) }.reduce(0, +) / Float(expected.count)
+        XCTAssertLessThan(meanError, 0.02 * scale)
+    }
+
+    func testRTMRoundTripIntoHostIsExact() throws {
+        let host = TinyModels.random(TinyModels.runtimeConfig, seed: 25)
+        let bytes = makeRTM(model: host, tokenizer: TinyModels.tokenizer(), weights: .f32).serialize()
+        let back = try LlamaModel.load(rtm: try RTMFile(bytes: bytes))
+        XCTAssertEqual(back.config, host.config)
+        for (a, b) in zip(host.tensorTable, back.tensorTable) { XCTAssertEqual(a.buffer.array, b.buffer.array, a.name) }
+        XCTAssertEqual(try TokenizerDefinition(rtm: try RTMFile(bytes: bytes)), TinyModels.tokenizer())
+    }
+
+    func testBadFilesAreNamed() throws {
+        let host = TinyModels.random(TinyModels.runtimeConfig, seed: 26)
+        var writer = makeRTM(model: host, tokenizer: TinyModels.tokenizer(size: 40), weights: .f32)
+        XCTAssertThrowsError(try RuntimeModel(file: try RTMFile(bytes: writer.serialize()))) {
+            XCTAssertTrue("\($0)".contains("tokenizer.tokens"), "\($0)")
+        }
+        writer = makeRTM(model: host, tokenizer: TinyModels.tokenizer(), weights: .f32)
+        writer.set("llama.attention.head_count_kv", .int(3))
+        XCTAssertThrowsError(try RuntimeModel(file: try RTMFile(bytes: writer.serialize()))) {
+            XCTAssertTrue("\($0)".contains("head_count_kv"), "\($0)")
+        }
+        writer = makeRTM(model: host, tokenizer: TinyModels.tokenizer(), weights: .f32)
+        writer.set("llama.feed_forward_length", .int(64))
+        XCTAssertThrowsError(try RuntimeModel(file: try RTMFile(bytes: writer.serialize()))) {
+            XCTAssertTrue("\($0)".contains("ffn_gate.weight"), "\($0)")
+        }
+        let session = RuntimeSession(model: try runtime(host, .f32), capacity: 8, maxBatch: 4, pool: ThreadPool(threads: 1))
+        XCTAssertThrowsError(try session.forward([1, 2, 3, 4, 5])) { XCTAssertTrue("\($0)".contains("maxBatch"), "\($0)") }
+        XCTAssertThrowsError(try session.forward([1, 48])) { XCTAssertTrue("\($0)".contains("tokens[1]"), "\($0)") }
+        XCTAssertThrowsError(try session.forward([1, 2], logits: .all)) { XCTAssertTrue("\($0)".contains("allLogits"), "\($0)") }
+    }
+}
