@@ -20,7 +20,13 @@ let package = Package(
     ],
     targets: [
         // MARK: System and C shims
-        .target(name: "CRetortShim", path: "Sources/CRetortShim"),
+        // Kernels in C are compiled optimized even in debug builds, so debug test runs on real
+        // models stay fast; their correctness is tested against plain Swift reference kernels.
+        .target(
+            name: "CRetortShim",
+            path: "Sources/CRetortShim",
+            cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]
+        ),
         .systemLibrary(
             name: "COpenBLAS",
             path: "Sources/COpenBLAS",

@@ -69,4 +69,34 @@ final class TeacherIntegrationTests: XCTestCase {
         XCTAssertEqual(result.scoredTokens, min(tokens.count, 2048) - 1)
         XCTAssert(result.perplexity > 5 && result.perplexity < 60, "perplexity \(result.perplexity)")
     }
+
+    /// Greedy decoding of the FP32 teacher through RetortRuntime gives the host model's tokens;
+    /// the absmax INT8 teacher stays coherent (its continuation names Paris too).
+    func testRuntimeGreedyMatchesHostOnTeacher() throws {
+        let (model, _) = try teacher()
+        let file = try GGUFFile.open(path: try TestInputs.requireTeacher())
+        let definition = try TokenizerDefinition(gguf: file)
+        let prompt: [Int32] = [504, 3575, 282, 4649, 314]     // "The capital of France is"
+        let (hostTokens, _) = try generate(model: model, prompt: prompt,
+                                           options: GenerationOptions(maxTokens: 12, sampler: .greedy, stopAtEndOfGeneration: false),
+                                           isEndOfGeneration: { _ in false }, onToken: { _ in true })
+        let pool = ThreadPool(threads: 2)
+        for weights in [RTMWeightFormat.f32, .int8] {
+            let rtm = try RTMFile(bytes: makeRTM(model: model, tokenizer: definition, weights: weights).serialize(),
+                                  name: "teacher-\(weights).rtm", verifyTensorChecksums: false)
+            let runtime = try RuntimeModel(file: rtm)
+            let session = RuntimeSession(model: runtime, capacity: 32, maxBatch: 8, pool: pool)
+            var tokens: [Int32] = []
+            _ = try session.generate(prompt: prompt, maxTokens: 12, sampler: .greedy, stopAtEndOfGeneration: false) {
+                tokens.append($0)
+                return true
+            }
+            let text = String(decoding: runtime.tokenizer.decode(tokens), as: UTF8.self)
+            if weights == .f32 {
+                XCTAssertEqual(tokens, hostTokens, "runtime f32: \(text)")
+            } else {
+                XCTAssertTrue(text.contains("Paris"), "runtime int8: \(text)")
+            }
+        }
+    }
 }
