@@ -1,0 +1,259 @@
+// AVX2 + FMA micro-kernels (x86-64). Compiled for the baseline target; each function enables
+// AVX2/FMA/F16C itself and is only called after retort_cpu_has_avx2_fma() returned 1.
+//
+// Both operands are K-contiguous (y = x·wᵀ), so every kernel is a register tile of R rows × C
+// columns of 8-lane accumulators that walks K once, then reduces lanes horizontally. Int8 uses
+// the sign trick: maddubs(|x| as u8, sign(w, x)) → int16 pairs (≤ 2·127·127 = 32258, no
+// saturation), madd with ones → int32. Exactness contract: see retort_kernels.h.
+#include "retort_kernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#pragma STDC FP_CONTRACT OFF
+#pragma clang fp contract(off)
+
+#define RK_TARGET __attribute__((target("avx2,fma,f16c")))
+#define RK_INLINE static inline __attribute__((always_inline))
+
+int retort_cpu_has_avx2_fma(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("f16c");
+}
+int retort_cpu_has_neon(void) { return 0; }
+int retort_cpu_has_neon_dot(void) { return 0; }
+
+// MARK: - Horizontal sums
+
+/// Lane sums of four 8×int32 vectors: result[i] = Σ v_i.
+RK_INLINE RK_TARGET __m128i rk_hsum4_i32(__m256i a, __m256i b, __m256i c, __m256i d) {
+    __m256i ab = _mm256_hadd_epi32(a, b), cd = _mm256_hadd_epi32(c, d);
+    __m256i s = _mm256_hadd_epi32(ab, cd);
+    return _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+}
+RK_INLINE RK_TARGET __m128 rk_hsum4_f32(__m256 a, __m256 b, __m256 c, __m256 d) {
+    __m256 ab = _mm256_hadd_ps(a, b), cd = _mm256_hadd_ps(c, d);
+    __m256 s = _mm256_hadd_ps(ab, cd);
+    return _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+}
+
+// MARK: - Int8 GEMM
+
+/// One R×C tile: rows x[0..R) (stride k), columns w[0..C) (stride k), full K.
+RK_INLINE RK_TARGET void rk_i8_tile(float *y, int32_t *acc, int64_t ldy, const int8_t *x,
+                                    const float *xs, const int8_t *w, const float *ws, int64_t k,
+                                    const int R, const int C) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i a[4][4];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) a[r][c] = _mm256_setzero_si256();
+    const int64_t kv = k & ~(int64_t)31;
+    for (int64_t i = 0; i < kv; i += 32) {
+        __m256i wv[4];
+        for (int c = 0; c < C; c++) wv[c] = _mm256_loadu_si256((const __m256i *)(w + c * k + i));
+        for (int r = 0; r < R; r++) {
+            const __m256i xv = _mm256_loadu_si256((const __m256i *)(x + r * k + i));
+            const __m256i ax = _mm256_sign_epi8(xv, xv);
+            for (int c = 0; c < C; c++) {
+                const __m256i p = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(wv[c], xv));
+                a[r][c] = _mm256_add_epi32(a[r][c], _mm256_madd_epi16(p, ones));
+            }
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        for (int c = C; c < 4; c++) a[r][c] = _mm256_setzero_si256();
+        int32_t s[4];
+        _mm_storeu_si128((__m128i *)s, rk_hsum4_i32(a[r][0], a[r][1], a[r][2], a[r][3]));
+        for (int c = 0; c < C; c++) {
+            int32_t tail = 0;
+            for (int64_t i = kv; i < k; i++) tail += (int32_t)x[r * k + i] * (int32_t)w[c * k + i];
+            s[c] += tail;
+            if (acc) acc[r * ldy + c] = s[c];
+            else y[r * ldy + c] = ((float)s[c] * xs[r]) * ws[c];
+        }
+    }
+}
+
+/// Dispatches a tile of r ≤ 4 rows and c ≤ 4 columns to a fully unrolled instance.
+static RK_TARGET void rk_i8_tile_any(float *y, int32_t *acc, int64_t ldy, const int8_t *x,
+                                     const float *xs, const int8_t *w, const float *ws, int64_t k,
+                                     int r, int c) {
+#define RK_I8(RR, CC) rk_i8_tile(y, acc, ldy, x, xs, w, ws, k, RR, CC)
+    switch (r * 4 + c) {
+    case 5: RK_I8(1, 1); break;  case 6: RK_I8(1, 2); break;
+    case 7: RK_I8(1, 3); break;  case 8: RK_I8(1, 4); break;
+    case 9: RK_I8(2, 1); break;  case 10: RK_I8(2, 2); break;
+    case 11: RK_I8(2, 3); break; case 12: RK_I8(2, 4); break;
+    case 13: RK_I8(3, 1); break; case 14: RK_I8(3, 2); break;
+    case 15: RK_I8(3, 3); break; case 16: RK_I8(3, 4); break;
+    case 17: RK_I8(4, 1); break; case 18: RK_I8(4, 2); break;
+    case 19: RK_I8(4, 3); break; case 20: RK_I8(4, 4); break;
+    default: break;
+    }
+#undef RK_I8
+}
+
+#ifndef RK_I8_ROWS
+#define RK_I8_ROWS 2
+#endif
+#ifndef RK_I8_COLS
+#define RK_I8_COLS 4
+#endif
+
+RK_TARGET void retort_gemm_i8_avx2(float *y, int32_t *acc, int64_t ldy,
+                                   const int8_t *x, const float *xs, const int8_t *w,
+                                   const float *ws, int64_t t, int64_t k, int64_t n0, int64_t n1) {
+    // Row blocks whose activations stay in L2 while the column tiles stream past.
+    int64_t rowBlock = (128 * 1024) / (k > 0 ? k : 1);
+    rowBlock = rowBlock < RK_I8_ROWS ? RK_I8_ROWS : rowBlock - rowBlock % RK_I8_ROWS;
+    for (int64_t t0 = 0; t0 < t; t0 += rowBlock) {
+        const int64_t t1 = t0 + rowBlock < t ? t0 + rowBlock : t;
+        // Weights come from DRAM once per row block: while one column tile runs, prefetch the
+        // next tile's C·K bytes, a slice per row tile, so the stream never stalls on a miss.
+        const int64_t rowTiles = (t1 - t0 + RK_I8_ROWS - 1) / RK_I8_ROWS;
+        const int64_t tileBytes = (int64_t)RK_I8_COLS * k;
+        const int64_t slice = ((tileBytes + 63) / 64 + rowTiles - 1) / rowTiles * 64;
+        for (int64_t n = n0; n < n1; n += RK_I8_COLS) {
+            const int cols = (int)(n1 - n < RK_I8_COLS ? n1 - n : RK_I8_COLS);
+            const int8_t *next = w + (n + RK_I8_COLS) * k;
+            const int64_t nextBytes = n + RK_I8_COLS < n1 ? tileBytes : 0;
+            for (int64_t r = t0, p = 0; r < t1; r += RK_I8_ROWS, p += slice) {
+                const int rows = (int)(t1 - r < RK_I8_ROWS ? t1 - r : RK_I8_ROWS);
+                for (int64_t b = p; b < p + slice && b < nextBytes; b += 64)
+                    _mm_prefetch((const char *)(next + b), _MM_HINT_T0);
+                rk_i8_tile_any(y ? y + r * ldy + n : NULL, acc ? acc + r * ldy + n : NULL, ldy,
+                               x + r * k, xs ? xs + r : NULL, w + n * k, ws ? ws + n : NULL, k,
+                               rows, cols);
+            }
+        }
+    }
+}
+
+// MARK: - F32 / F16 GEMM
+
+RK_INLINE RK_TARGET __m256 rk_load_w(const float *wf, const uint16_t *wh, int64_t off) {
+    return wh ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wh + off)))
+              : _mm256_loadu_ps(wf + off);
+}
+RK_INLINE RK_TARGET float rk_f16_to_f32(uint16_t h) {
+    return _cvtsh_ss(h);
+}
+
+RK_INLINE RK_TARGET void rk_f32_tile(float *y, int64_t ldy, const float *x, const float *wf,
+                                     const uint16_t *wh, int64_t k, const int R, const int C) {
+    __m256 a[4][4];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) a[r][c] = _mm256_setzero_ps();
+    const int64_t kv = k & ~(int64_t)7;
+    for (int64_t i = 0; i < kv; i += 8) {
+        __m256 wv[4];
+        for (int c = 0; c < C; c++) wv[c] = rk_load_w(wf, wh, c * k + i);
+        for (int r = 0; r < R; r++) {
+            const __m256 xv = _mm256_loadu_ps(x + r * k + i);
+            for (int c = 0; c < C; c++) a[r][c] = _mm256_fmadd_ps(xv, wv[c], a[r][c]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        for (int c = C; c < 4; c++) a[r][c] = _mm256_setzero_ps();
+        float s[4];
+        _mm_storeu_ps(s, rk_hsum4_f32(a[r][0], a[r][1], a[r][2], a[r][3]));
+        for (int c = 0; c < C; c++) {
+            for (int64_t i = kv; i < k; i++)
+                s[c] += x[r * k + i] * (wh ? rk_f16_to_f32(wh[c * k + i]) : wf[c * k + i]);
+            y[r * ldy + c] = s[c];
+        }
+    }
+}
+
+static RK_TARGET void rk_f32_tile_any(float *y, int64_t ldy, const float *x, const float *wf,
+                                      const uint16_t *wh, int64_t k, int r, int c) {
+#define RK_F(RR, CC) rk_f32_tile(y, ldy, x, wf, wh, k, RR, CC)
+    switch (r * 4 + c) {
+    case 5: RK_F(1, 1); break;  case 6: RK_F(1, 2); break;
+    case 7: RK_F(1, 3); break;  case 8: RK_F(1, 4); break;
+    case 9: RK_F(2, 1); break;  case 10: RK_F(2, 2); break;
+    case 11: RK_F(2, 3); break; case 12: RK_F(2, 4); break;
+    case 13: RK_F(3, 1); break; case 14: RK_F(3, 2); break;
+    case 15: RK_F(3, 3); break; case 16: RK_F(3, 4); break;
+    case 17: RK_F(4, 1); break; case 18: RK_F(4, 2); break;
+    case 19: RK_F(4, 3); break; case 20: RK_F(4, 4); break;
+    default: break;
+    }
+#undef RK_F
+}
+
+enum { RK_F_ROWS = 3, RK_F_COLS = 4 };
+
+static RK_TARGET void rk_gemm_f(float *y, int64_t ldy, const float *x, const float *wf,
+                                const uint16_t *wh, int64_t t, int64_t k, int64_t n0, int64_t n1) {
+    int64_t rowBlock = (64 * 1024) / (k > 0 ? k : 1);
+    rowBlock = rowBlock < RK_F_ROWS ? RK_F_ROWS : rowBlock - rowBlock % RK_F_ROWS;
+    for (int64_t t0 = 0; t0 < t; t0 += rowBlock) {
+        const int64_t t1 = t0 + rowBlock < t ? t0 + rowBlock : t;
+        for (int64_t n = n0; n < n1; n += RK_F_COLS) {
+            const int cols = (int)(n1 - n < RK_F_COLS ? n1 - n : RK_F_COLS);
+            for (int64_t r = t0; r < t1; r += RK_F_ROWS) {
+                const int rows = (int)(t1 - r < RK_F_ROWS ? t1 - r : RK_F_ROWS);
+                rk_f32_tile_any(y + r * ldy + n, ldy, x + r * k, wf ? wf + n * k : NULL,
+                                wh ? wh + n * k : NULL, k, rows, cols);
+            }
+        }
+    }
+}
+
+RK_TARGET void retort_gemm_f32_avx2(float *y, int64_t ldy, const float *x, const float *w,
+                                    int64_t t, int64_t k, int64_t n0, int64_t n1) {
+    rk_gemm_f(y, ldy, x, w, NULL, t, k, n0, n1);
+}
+
+RK_TARGET void retort_gemm_f16_avx2(float *y, int64_t ldy, const float *x, const uint16_t *w,
+                                    int64_t t, int64_t k, int64_t n0, int64_t n1) {
+    rk_gemm_f(y, ldy, x, NULL, w, t, k, n0, n1);
+}
+
+// MARK: - Row quantization
+
+RK_TARGET void retort_quantize_rows_i8_avx2(int8_t *out, float *scales, const float *x,
+                                            int64_t rows, int64_t cols) {
+    const __m256 absMask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256i lim = _mm256_set1_epi32(127), nlim = _mm256_set1_epi32(-127);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int64_t row = 0; row < rows; row++) {
+        const float *xr = x + row * cols;
+        int8_t *qr = out + row * cols;
+        __m256 m = _mm256_setzero_ps();
+        int64_t i = 0;
+        for (; i + 8 <= cols; i += 8) m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(xr + i), absMask));
+        float lanes[8], amax = 0;
+        _mm256_storeu_ps(lanes, m);
+        for (int l = 0; l < 8; l++) amax = lanes[l] > amax ? lanes[l] : amax;
+        for (; i < cols; i++) { float a = xr[i] < 0 ? -xr[i] : xr[i]; amax = a > amax ? a : amax; }
+        if (!(amax >= 1e-30f)) { // zero (or tiny) row: scale 0, all zeros
+            scales[row] = 0;
+            for (int64_t j = 0; j < cols; j++) qr[j] = 0;
+            continue;
+        }
+        scales[row] = amax / 127.0f;
+        const float inv = 127.0f / amax;
+        const __m256 vinv = _mm256_set1_ps(inv);
+        int64_t j = 0;
+        for (; j + 32 <= cols; j += 32) {
+            __m256i q[4];
+            for (int v = 0; v < 4; v++) {
+                // cvtps rounds half to even under the default MXCSR mode.
+                __m256i qi = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xr + j + 8 * v), vinv));
+                q[v] = _mm256_max_epi32(nlim, _mm256_min_epi32(lim, qi));
+            }
+            __m256i p16a = _mm256_packs_epi32(q[0], q[1]), p16b = _mm256_packs_epi32(q[2], q[3]);
+            __m256i p8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16a, p16b), order);
+            _mm256_storeu_si256((__m256i *)(qr + j), p8);
+        }
+        for (; j < cols; j++) {
+            int32_t qi = _mm_cvtss_si32(_mm_set_ss(xr[j] * inv));
+            qr[j] = (int8_t)(qi > 127 ? 127 : (qi < -127 ? -127 : qi));
+        }
+    }
+}
+
+#endif // __x86_64__
