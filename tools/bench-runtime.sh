@@ -3,7 +3,8 @@
 # threads, in one run. The teacher is converted to .rtm (f32, and absmax int8) and exported to
 # GGUF (F32, and Q8_0) by retort itself, so both sides run the same weights:
 #   runtime f32  vs llama.cpp F32;   runtime int8 (W8A8) vs llama.cpp Q8_0.
-# Tests as llama-bench: prefill of P tokens (pp), generation of N tokens (tg), median of R reps.
+# Tests as llama-bench: prefill of P tokens (pp), generation of N tokens (tg); R rounds in which
+# the four runs alternate, medians reported.
 # Also: load-to-first-token wall time and peak RSS of `retort run`, and the file sizes.
 # Usage: tools/bench-runtime.sh [--threads 1,2] [--prompt 512] [--gen 128] [--reps 3]
 #        [--swiftc-flags "-Xswiftc -target-cpu -Xswiftc x86-64-v3"]
@@ -36,37 +37,46 @@ mkdir -p "$work"
 [[ -f "$work/teacher-f32.gguf" ]] || "$retort" export --model "$teacher" --to "$work/teacher-f32.gguf" --type f32
 [[ -f "$work/teacher-q8_0.gguf" ]] || "$retort" export --model "$teacher" --to "$work/teacher-q8_0.gguf" --type q8_0
 out="$(mktemp -d)"
-log "llama-bench and retort bench: threads $threads, pp$prompt, tg$gen, $reps reps"
-for m in f32 q8_0; do
-  "$bin/llama-bench" -m "$work/teacher-$m.gguf" -p "$prompt" -n "$gen" -t "$threads" -r "$reps" -o json \
-    >"$out/llama-$m.json" 2>"$out/llama-$m.log" || die "llama-bench failed; see $out/llama-$m.log"
+log "llama-bench and retort bench: threads $threads, pp$prompt, tg$gen, $reps rounds (the four runs alternate within each round)"
+for r in $(seq 1 "$reps"); do
+  for m in f32 q8_0; do
+    "$bin/llama-bench" -m "$work/teacher-$m.gguf" -p "$prompt" -n "$gen" -t "$threads" -r 1 -o json \
+      >"$out/llama-$m.$r.json" 2>"$out/llama-$m.log" || die "llama-bench failed; see $out/llama-$m.log"
+  done
+  for m in f32 int8; do
+    "$retort" bench --models "$work/teacher-$m.rtm" --threads "$threads" --prompt-tokens "$prompt" --gen-tokens "$gen" \
+      --reps 1 --json >"$out/retort-$m.$r.jsonl" 2>"$out/retort-$m.log" || die "retort bench failed; see $out/retort-$m.log"
+  done
 done
 for m in f32 int8; do
-  "$retort" bench --models "$work/teacher-$m.rtm" --threads "$threads" --prompt-tokens "$prompt" --gen-tokens "$gen" \
-    --reps "$reps" --json >"$out/retort-$m.jsonl" 2>"$out/retort-$m.log" || die "retort bench failed; see $out/retort-$m.log"
   # Load to first token, and peak RSS, of a whole `retort run` process (warm page cache).
   /usr/bin/time -f "%e %M" -o "$out/run-$m.time" "$retort" run --model "$work/teacher-$m.rtm" \
     --prompt "The capital of France is" --max-tokens 1 --temperature 0 --threads 2 >/dev/null 2>"$out/run-$m.log"
 done
-python3 - "$out" "$work" "$prompt" "$gen" <<'PY'
-import json, os, sys
-out, work, prompt, gen = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+python3 - "$out" "$work" "$prompt" "$gen" "$reps" <<'PY'
+import json, os, statistics, sys
+out, work, prompt, gen, reps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+def collect(pairs):
+    cells = {}
+    for key, value in pairs: cells.setdefault(key, []).append(value)
+    return {k: statistics.median(v) for k, v in cells.items()}
 def llama(m):
-    rows = json.load(open(f"{out}/llama-{m}.json"))
-    res = {}
-    for r in rows:
-        test = "pp" if r["n_prompt"] > 0 and r["n_gen"] == 0 else "tg"
-        res[(test, r["n_threads"])] = r["avg_ts"]
-    return res
+    pairs = []
+    for r in range(1, reps + 1):
+        for row in json.load(open(f"{out}/llama-{m}.{r}.json")):
+            test = "pp" if row["n_prompt"] > 0 and row["n_gen"] == 0 else "tg"
+            pairs.append(((test, row["n_threads"]), row["avg_ts"]))
+    return collect(pairs)
 def retort(m):
-    res = {}
-    for line in open(f"{out}/retort-{m}.jsonl"):
-        r = json.loads(line)
-        res[("pp", r["threads"])] = r["prefillTokensPerSecond"]
-        res[("tg", r["threads"])] = r["decodeTokensPerSecond"]
-        res["rss", r["threads"]] = r["peakRSSBytes"]; res["kv"] = r["kvCacheBytes"]; res["load"] = r["loadMilliseconds"]
-    return res
-print(f"\n{'model':34} {'test':>7} {'threads':>7} {'llama.cpp t/s':>14} {'retort t/s':>11} {'ratio':>7}")
+    pairs, extra = [], {}
+    for r in range(1, reps + 1):
+        for line in open(f"{out}/retort-{m}.{r}.jsonl"):
+            row = json.loads(line)
+            pairs.append((("pp", row["threads"]), row["prefillTokensPerSecond"]))
+            pairs.append((("tg", row["threads"]), row["decodeTokensPerSecond"]))
+            pairs.append((("load", 0), row["loadMilliseconds"]))
+    return collect(pairs)
+print(f"\n{'model':34} {'test':>7} {'threads':>7} {'llama.cpp t/s':>14} {'retort t/s':>11} {'ratio':>7}   (medians of {reps})")
 for rm, lm in [("f32", "f32"), ("int8", "q8_0")]:
     L, R = llama(lm), retort(rm)
     for test in ["pp", "tg"]:
@@ -83,5 +93,5 @@ for m in ["f32", "int8"]:
     R = retort(m)
     print(f"runtime {m}: file {size / 2**20:.1f} MiB; `retort run` to first token {float(wall) * 1000:.0f} ms wall "
           f"(process start, load, prefill, one token); peak RSS {int(rss_kb) / 1024:.1f} MiB "
-          f"= {int(rss_kb) * 1024 / size:.2f}x file; in-process load {R['load']:.0f} ms")
+          f"= {int(rss_kb) * 1024 / size:.2f}x file; in-process load {R[('load', 0)]:.0f} ms")
 PY
