@@ -34,6 +34,8 @@ if [[ ! -f "$f32" ]]; then
     || die "llama-quantize failed; see $RETORT_CACHE/llama-quantize.log"
   mv "$f32.tmp" "$f32"
 fi
+# Extra compiler flags build into their own folder, so the default build is left as it is.
+[[ -n "$flags" ]] && flags="--scratch-path .build-flags $flags"
 # shellcheck disable=SC2086
 swift build -c release --product retort $flags 2>&1 | grep -E 'error|warning' || true
 # shellcheck disable=SC2086

@@ -26,6 +26,8 @@ done
 bash tools/setup.sh --llama-cpp
 bin="$RETORT_CACHE/llama.cpp/bin"
 teacher="$RETORT_CACHE/teacher/SmolLM2-135M-Instruct.Q4_1.gguf"
+# Extra compiler flags build into their own folder, so the default build is left as it is.
+[[ -n "$flags" ]] && flags="--scratch-path .build-flags $flags"
 # shellcheck disable=SC2086
 swift build -c release --product retort $flags 2>&1 | grep -E 'error|warning' || true
 # shellcheck disable=SC2086
