@@ -8,7 +8,7 @@ struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a model as GGUF (F32, F16 or Q8_0) so llama.cpp can run exactly the same model.")
 
-    @Option(name: .long, help: "Model file to export (GGUF).")
+    @Option(name: .long, help: "Model file to export (GGUF or .rtm; int8/f16 tensors are dequantized first).")
     var model: String
 
     @Option(name: .long, help: "Output GGUF file.")
@@ -28,12 +28,10 @@ struct Export: ParsableCommand {
     func run() throws {
         let clock = ContinuousClock()
         let start = clock.now
-        let file = try GGUFFile.open(path: model)
-        let definition = try TokenizerDefinition(gguf: file)
-        let llama = try LlamaModel.load(gguf: file)
-        let name = (try? file.optionalString("general.name")) ?? nil
-        let writer = try makeGGUF(model: llama, tokenizer: definition, type: GGUFExportType(rawValue: type)!,
-                                  name: name ?? URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent)
+        let source = try HostModel.open(model)
+        let llama = source.model
+        let writer = try makeGGUF(model: llama, tokenizer: source.tokenizer, type: GGUFExportType(rawValue: type)!,
+                                  name: URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent)
         try writer.write(to: to)
         let size = (try? FileManager.default.attributesOfItem(atPath: to)[.size] as? Int) ?? 0
         print("wrote \(to): GGUF \(type), \(llama.config.parameterCount) parameters, \(size) bytes in \(format(start.duration(to: clock.now).seconds)) s")
