@@ -20,10 +20,19 @@ struct Convert: ParsableCommand {
     @Flag(name: .long, help: "Shorthand for --weights int8.")
     var int8 = false
 
+    @Option(name: .long, help: "With int8: one scale per group of N inputs of each row (a power of two ≥ 16 dividing every row length) instead of one per row.")
+    var groupSize: Int?
+
     func validate() throws {
         guard FileManager.default.fileExists(atPath: from) else { throw ValidationError("--from: no such file '\(from)'") }
         guard RTMWeightFormat(rawValue: weights) != nil else {
             throw ValidationError("--weights must be one of: " + RTMWeightFormat.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        if let groupSize {
+            guard int8 || weights == "int8" else { throw ValidationError("--group-size needs --int8") }
+            guard groupSize >= 16 && groupSize & (groupSize - 1) == 0 else {
+                throw ValidationError("--group-size must be a power of two ≥ 16 (got \(groupSize))")
+            }
         }
         guard to.hasSuffix(".rtm") else { throw ValidationError("--to: expected an .rtm path (got '\(to)')") }
     }
@@ -34,10 +43,18 @@ struct Convert: ParsableCommand {
         let storage = int8 ? RTMWeightFormat.int8 : RTMWeightFormat(rawValue: weights)!
         let source = try HostModel.open(from)
         let sourceHash = try SHA256.hex(fileAt: from)
-        let writer = makeRTM(model: source.model, tokenizer: source.tokenizer, weights: storage, provenance: [
+        if let groupSize {
+            let c = source.model.config
+            for width in [c.dim, c.qDim, c.ffnDim] where width % groupSize != 0 {
+                throw ValidationError("--group-size \(groupSize) does not divide the row length \(width)")
+            }
+        }
+        let writer = makeRTM(model: source.model, tokenizer: source.tokenizer, weights: storage, groupSize: groupSize, provenance: [
             ("source.file", .string(URL(fileURLWithPath: from).lastPathComponent)),
             ("source.sha256", .string(sourceHash)),
-            ("method", .string(storage == .int8 ? "absmax int8 per output channel, dynamic per-token activations (no calibration)" : "conversion")),
+            ("method", .string(storage != .int8 ? "conversion"
+                : groupSize.map { "absmax int8 per group of \($0), dynamic per-token activations (no calibration)" }
+                ?? "absmax int8 per output channel, dynamic per-token activations (no calibration)")),
             ("tool", .string("retort convert")),
         ])
         let bytes = writer.serialize()

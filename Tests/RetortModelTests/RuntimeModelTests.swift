@@ -7,8 +7,8 @@ import XCTest
 final class RuntimeModelTests: XCTestCase {
     let tokens: [Int32] = [3, 17, 42, 0, 9, 9, 31, 5, 47, 12, 1, 20, 33]
 
-    private func runtime(_ model: LlamaModel, _ weights: RTMWeightFormat) throws -> RuntimeModel {
-        let bytes = makeRTM(model: model, tokenizer: TinyModels.tokenizer(), weights: weights).serialize()
+    private func runtime(_ model: LlamaModel, _ weights: RTMWeightFormat, groupSize: Int? = nil) throws -> RuntimeModel {
+        let bytes = makeRTM(model: model, tokenizer: TinyModels.tokenizer(), weights: weights, groupSize: groupSize).serialize()
         return try RuntimeModel(file: try RTMFile(bytes: bytes, name: "tiny-\(weights).rtm"))
     }
 
@@ -73,6 +73,10 @@ final class RuntimeModelTests: XCTestCase {
         XCTAssert(int8.isEmpty, "int8: \(int8)")
         let meanError = zip(int8Logits, expected).map { abs($0 - $1) }.reduce(0, +) / Float(expected.count)
         XCTAssertLessThan(meanError, 0.02 * scale)
+        // Per-group scales (32 inputs a group) are finer than per-row ones: no worse on average.
+        let grouped = try runtimeLogits(try runtime(host, .int8, groupSize: 32), tokens)
+        let groupedError = zip(grouped, expected).map { abs($0 - $1) }.reduce(0, +) / Float(expected.count)
+        XCTAssertLessThan(groupedError, meanError * 1.05, "grouped \(groupedError) vs per-channel \(meanError)")
     }
 
     func testRTMRoundTripIntoHostIsExact() throws {

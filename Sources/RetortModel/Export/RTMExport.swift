@@ -9,8 +9,10 @@ public enum RTMWeightFormat: String, Sendable, CaseIterable {
 }
 
 /// An .rtm file of `model`: hyperparameters, tokenizer, provenance, tensors in the runtime's layout.
+/// With `weights == .int8` and a `groupSize`, int8 scales are per group of `groupSize`
+/// consecutive inputs of each row (`int8PerGroup`) instead of per row.
 public func makeRTM(model: LlamaModel, tokenizer: TokenizerDefinition, weights: RTMWeightFormat,
-                    provenance: [(String, RTMValue)] = []) -> RTMWriter {
+                    groupSize: Int? = nil, provenance: [(String, RTMValue)] = []) -> RTMWriter {
     let c = model.config
     var w = RTMWriter()
     w.set("model.architecture", .string("llama"))
@@ -34,6 +36,10 @@ public func makeRTM(model: LlamaModel, tokenizer: TokenizerDefinition, weights: 
             w.addTensor(name: entry.name, dtype: .f32, dims: entry.dims, data: floatBytes(values))
         } else if weights == .f16 {
             w.addTensor(name: entry.name, dtype: .f16, dims: entry.dims, data: halfBytes(values))
+        } else if let groupSize {
+            let (q, scales) = quantizeInt8PerGroup(values, rows: entry.dims[1], cols: entry.dims[0], groupSize: groupSize)
+            w.addTensor(name: entry.name, dtype: .int8PerGroup, dims: entry.dims,
+                        data: q.map { UInt8(bitPattern: $0) }, scales: scales, groupSize: groupSize)
         } else {
             let (q, scales) = quantizeInt8PerChannel(values, rows: entry.dims[1], cols: entry.dims[0])
             w.addTensor(name: entry.name, dtype: .int8PerChannel, dims: entry.dims,
@@ -55,6 +61,26 @@ public func quantizeInt8PerChannel(_ w: UnsafeBufferPointer<Float>, rows: Int, c
         let inv: Float = s > 0 ? 1 / s : 0
         for i in 0..<cols {
             q[r * cols + i] = Int8(max(-127, min(127, (w[r * cols + i] * inv).rounded(.toNearestOrEven))))
+        }
+    }
+    return (q, scales)
+}
+
+/// Symmetric absmax int8 per group of `groupSize` consecutive inputs of each row; scales (rows, cols / groupSize).
+public func quantizeInt8PerGroup(_ w: UnsafeBufferPointer<Float>, rows: Int, cols: Int,
+                                 groupSize g: Int) -> (q: [Int8], scales: [Float]) {
+    precondition(g > 0 && cols % g == 0, "group size must divide the row length")
+    var q = [Int8](repeating: 0, count: rows * cols)
+    var scales = [Float](repeating: 0, count: rows * cols / g)
+    for r in 0..<rows {
+        for j in 0..<cols / g {
+            let base = r * cols + j * g
+            var m: Float = 0
+            for i in 0..<g { m = max(m, abs(w[base + i])) }
+            let s = m / 127
+            scales[r * (cols / g) + j] = s
+            let inv: Float = s > 0 ? 1 / s : 0
+            for i in 0..<g { q[base + i] = Int8(max(-127, min(127, (w[base + i] * inv).rounded(.toNearestOrEven)))) }
         }
     }
     return (q, scales)
