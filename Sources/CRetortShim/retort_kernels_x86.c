@@ -131,24 +131,36 @@ RK_TARGET void retort_gemm_i8_avx2(float *y, int32_t *acc, int64_t ldy,
 }
 
 // MARK: - F32 / F16 GEMM
+//
+// Dot-product tiles of R activation rows × C weight rows over the full K, horizontal sums once
+// per tile. Weights are f32 or f16 bits (F16 is a compile-time constant in every instance).
+//   Prefill (T ≥ 2): 4 rows × 3 columns = 12 accumulators + 3 weight vectors + 1 activation
+//   vector, the 16 ymm registers; per 8 k: 7 loads, 12 FMAs. The 4 activation rows stay in L1
+//   while a column block of W (about 192 KiB, L2) streams past them, so only weights come from
+//   L2: 8 bytes per FMA.
+//   Decode (T = 1): a GEMV that streams each weight row once from memory: 1 row × 4 columns, two
+//   accumulators each; the next tile's rows are prefetched while this one runs.
 
-RK_INLINE RK_TARGET __m256 rk_load_w(const float *wf, const uint16_t *wh, int64_t off) {
-    return wh ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wh + off)))
-              : _mm256_loadu_ps(wf + off);
+enum { RK_F_ROWS = 4, RK_F_COLS = 3, RK_GEMV_COLS = 4 };
+
+RK_INLINE RK_TARGET __m256 rk_load_w(const void *w, int64_t off, const int F16) {
+    return F16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + off)))
+               : _mm256_loadu_ps((const float *)w + off);
 }
-RK_INLINE RK_TARGET float rk_f16_to_f32(uint16_t h) {
-    return _cvtsh_ss(h);
+RK_INLINE RK_TARGET float rk_load_w1(const void *w, int64_t off, const int F16) {
+    return F16 ? _cvtsh_ss(((const uint16_t *)w)[off]) : ((const float *)w)[off];
 }
 
-RK_INLINE RK_TARGET void rk_f32_tile(float *y, int64_t ldy, const float *x, const float *wf,
-                                     const uint16_t *wh, int64_t k, const int R, const int C) {
+/// One R×C tile: y[r][c] = Σ_k x[r][k]·w[c][k], rows x + r·k, columns w + c·k (R·C ≤ 12, C ≤ 4).
+RK_INLINE RK_TARGET void rk_f_tile(float *y, int64_t ldy, const float *x, const void *w, int64_t k,
+                                   const int R, const int C, const int F16) {
     __m256 a[4][4];
     for (int r = 0; r < R; r++)
         for (int c = 0; c < C; c++) a[r][c] = _mm256_setzero_ps();
     const int64_t kv = k & ~(int64_t)7;
     for (int64_t i = 0; i < kv; i += 8) {
         __m256 wv[4];
-        for (int c = 0; c < C; c++) wv[c] = rk_load_w(wf, wh, c * k + i);
+        for (int c = 0; c < C; c++) wv[c] = rk_load_w(w, c * k + i, F16);
         for (int r = 0; r < R; r++) {
             const __m256 xv = _mm256_loadu_ps(x + r * k + i);
             for (int c = 0; c < C; c++) a[r][c] = _mm256_fmadd_ps(xv, wv[c], a[r][c]);
@@ -159,44 +171,92 @@ RK_INLINE RK_TARGET void rk_f32_tile(float *y, int64_t ldy, const float *x, cons
         float s[4];
         _mm_storeu_ps(s, rk_hsum4_f32(a[r][0], a[r][1], a[r][2], a[r][3]));
         for (int c = 0; c < C; c++) {
-            for (int64_t i = kv; i < k; i++)
-                s[c] += x[r * k + i] * (wh ? rk_f16_to_f32(wh[c * k + i]) : wf[c * k + i]);
+            for (int64_t i = kv; i < k; i++) s[c] += x[r * k + i] * rk_load_w1(w, c * k + i, F16);
             y[r * ldy + c] = s[c];
         }
     }
 }
 
-static RK_TARGET void rk_f32_tile_any(float *y, int64_t ldy, const float *x, const float *wf,
-                                      const uint16_t *wh, int64_t k, int r, int c) {
-#define RK_F(RR, CC) rk_f32_tile(y, ldy, x, wf, wh, k, RR, CC)
+/// Dispatches a prefill tile of r ≤ 4 rows and c ≤ 3 columns to a fully unrolled instance.
+RK_INLINE RK_TARGET void rk_f_tile_any(float *y, int64_t ldy, const float *x, const void *w,
+                                       int64_t k, int r, int c, const int F16) {
+#define RK_F(RR, CC) rk_f_tile(y, ldy, x, w, k, RR, CC, F16)
     switch (r * 4 + c) {
-    case 5: RK_F(1, 1); break;  case 6: RK_F(1, 2); break;
-    case 7: RK_F(1, 3); break;  case 8: RK_F(1, 4); break;
-    case 9: RK_F(2, 1); break;  case 10: RK_F(2, 2); break;
-    case 11: RK_F(2, 3); break; case 12: RK_F(2, 4); break;
-    case 13: RK_F(3, 1); break; case 14: RK_F(3, 2); break;
-    case 15: RK_F(3, 3); break; case 16: RK_F(3, 4); break;
-    case 17: RK_F(4, 1); break; case 18: RK_F(4, 2); break;
-    case 19: RK_F(4, 3); break; case 20: RK_F(4, 4); break;
+    case 5: RK_F(1, 1); break;  case 6: RK_F(1, 2); break;  case 7: RK_F(1, 3); break;
+    case 9: RK_F(2, 1); break;  case 10: RK_F(2, 2); break; case 11: RK_F(2, 3); break;
+    case 13: RK_F(3, 1); break; case 14: RK_F(3, 2); break; case 15: RK_F(3, 3); break;
+    case 17: RK_F(4, 1); break; case 18: RK_F(4, 2); break; case 19: RK_F(4, 3); break;
     default: break;
     }
 #undef RK_F
 }
 
-enum { RK_F_ROWS = 3, RK_F_COLS = 4 };
+/// Decode GEMV tile: y[c] = Σ_k x[k]·w[c][k] for C ≤ 4 consecutive weight rows (one contiguous
+/// C·K block), two accumulators per column (8 independent FMA chains). `next` is the following
+/// tile's block: every step prefetches as many of its bytes as the step reads here, so it is in
+/// cache when its turn comes.
+RK_INLINE RK_TARGET void rk_f_gemv_tile(float *y, const float *x, const void *w, int64_t k,
+                                        const char *next, const int C, const int F16) {
+    __m256 a[4], b[4];
+    for (int c = 0; c < 4; c++) a[c] = b[c] = _mm256_setzero_ps();
+    const int64_t k16 = k & ~(int64_t)15, kv = k & ~(int64_t)7;
+    const int64_t lines = C * (F16 ? 32 : 64) / 64; // cache lines of W per step of 16 k
+    int64_t i = 0;
+    for (; i < k16; i += 16, next += lines * 64) {
+        for (int64_t l = 0; l < lines; l++) _mm_prefetch(next + l * 64, _MM_HINT_T0);
+        const __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
+        for (int c = 0; c < C; c++) {
+            a[c] = _mm256_fmadd_ps(x0, rk_load_w(w, c * k + i, F16), a[c]);
+            b[c] = _mm256_fmadd_ps(x1, rk_load_w(w, c * k + i + 8, F16), b[c]);
+        }
+    }
+    for (; i < kv; i += 8) {
+        const __m256 x0 = _mm256_loadu_ps(x + i);
+        for (int c = 0; c < C; c++) a[c] = _mm256_fmadd_ps(x0, rk_load_w(w, c * k + i, F16), a[c]);
+    }
+    for (int c = 0; c < 4; c++) a[c] = _mm256_add_ps(a[c], b[c]);
+    float s[4];
+    _mm_storeu_ps(s, rk_hsum4_f32(a[0], a[1], a[2], a[3]));
+    for (int c = 0; c < C; c++) {
+        for (int64_t j = kv; j < k; j++) s[c] += x[j] * rk_load_w1(w, c * k + j, F16);
+        y[c] = s[c];
+    }
+}
 
-static RK_TARGET void rk_gemm_f(float *y, int64_t ldy, const float *x, const float *wf,
-                                const uint16_t *wh, int64_t t, int64_t k, int64_t n0, int64_t n1) {
-    int64_t rowBlock = (64 * 1024) / (k > 0 ? k : 1);
-    rowBlock = rowBlock < RK_F_ROWS ? RK_F_ROWS : rowBlock - rowBlock % RK_F_ROWS;
-    for (int64_t t0 = 0; t0 < t; t0 += rowBlock) {
-        const int64_t t1 = t0 + rowBlock < t ? t0 + rowBlock : t;
-        for (int64_t n = n0; n < n1; n += RK_F_COLS) {
-            const int cols = (int)(n1 - n < RK_F_COLS ? n1 - n : RK_F_COLS);
-            for (int64_t r = t0; r < t1; r += RK_F_ROWS) {
-                const int rows = (int)(t1 - r < RK_F_ROWS ? t1 - r : RK_F_ROWS);
-                rk_f32_tile_any(y + r * ldy + n, ldy, x + r * k, wf ? wf + n * k : NULL,
-                                wh ? wh + n * k : NULL, k, rows, cols);
+RK_INLINE RK_TARGET void rk_f_gemv(float *y, const float *x, const void *w, int64_t k, int64_t n0,
+                                   int64_t n1, const int F16) {
+    const int64_t rowBytes = k * (F16 ? 2 : 4);
+    for (int64_t n = n0; n < n1; n += RK_GEMV_COLS) {
+        const char *tile = (const char *)w + n * rowBytes;
+        // The last tile prefetches itself (already on its way) rather than past the range.
+        const char *next = n + 2 * RK_GEMV_COLS <= n1 ? tile + RK_GEMV_COLS * rowBytes : tile;
+        switch (n1 - n < RK_GEMV_COLS ? n1 - n : RK_GEMV_COLS) {
+        case 1: rk_f_gemv_tile(y + n, x, tile, k, next, 1, F16); break;
+        case 2: rk_f_gemv_tile(y + n, x, tile, k, next, 2, F16); break;
+        case 3: rk_f_gemv_tile(y + n, x, tile, k, next, 3, F16); break;
+        default: rk_f_gemv_tile(y + n, x, tile, k, next, 4, F16); break;
+        }
+    }
+}
+
+RK_INLINE RK_TARGET void rk_gemm_f(float *y, int64_t ldy, const float *x, const void *w, int64_t t,
+                                   int64_t k, int64_t n0, int64_t n1, const int F16) {
+    if (t == 1) {
+        rk_f_gemv(y, x, w, k, n0, n1, F16);
+        return;
+    }
+    const int64_t elem = F16 ? 2 : 4;
+    // Column blocks of about 192 KiB of weights (L2), a whole number of tiles.
+    int64_t colBlock = (192 * 1024) / (k * elem > 0 ? k * elem : 1);
+    colBlock = colBlock < RK_F_COLS ? RK_F_COLS : colBlock - colBlock % RK_F_COLS;
+    for (int64_t b0 = n0; b0 < n1; b0 += colBlock) {
+        const int64_t b1 = b0 + colBlock < n1 ? b0 + colBlock : n1;
+        for (int64_t r = 0; r < t; r += RK_F_ROWS) {
+            const int rows = (int)(t - r < RK_F_ROWS ? t - r : RK_F_ROWS);
+            for (int64_t n = b0; n < b1; n += RK_F_COLS) {
+                const int cols = (int)(b1 - n < RK_F_COLS ? b1 - n : RK_F_COLS);
+                rk_f_tile_any(y + r * ldy + n, ldy, x + r * k, (const char *)w + n * k * elem, k,
+                              rows, cols, F16);
             }
         }
     }
@@ -204,12 +264,12 @@ static RK_TARGET void rk_gemm_f(float *y, int64_t ldy, const float *x, const flo
 
 RK_TARGET void retort_gemm_f32_avx2(float *y, int64_t ldy, const float *x, const float *w,
                                     int64_t t, int64_t k, int64_t n0, int64_t n1) {
-    rk_gemm_f(y, ldy, x, w, NULL, t, k, n0, n1);
+    rk_gemm_f(y, ldy, x, w, t, k, n0, n1, 0);
 }
 
 RK_TARGET void retort_gemm_f16_avx2(float *y, int64_t ldy, const float *x, const uint16_t *w,
                                     int64_t t, int64_t k, int64_t n0, int64_t n1) {
-    rk_gemm_f(y, ldy, x, NULL, w, t, k, n0, n1);
+    rk_gemm_f(y, ldy, x, w, t, k, n0, n1, 1);
 }
 
 // MARK: - Row quantization

@@ -77,3 +77,28 @@ final class UTF8StreamTests: XCTestCase {
         XCTAssertEqual(stream.push(bad) + stream.flush(), bad)
     }
 }
+
+final class ExpApproxSIMDTests: XCTestCase {
+    /// The 8-lane exp must equal the scalar one lane by lane (host and ARM64 then agree): a dense
+    /// sample of [-100, 100], the rounding ties, and the extremes.
+    func testSIMDMatchesScalarBitForBit() {
+        var values: [Float] = []
+        var x: Float = -100
+        while x <= 100 {
+            values.append(x)
+            x = x.nextUp.nextUp.nextUp + 0.000_37
+        }
+        for n in -130...130 { values.append((Float(n) + 0.5) / 1.442_695_04) }   // near half-way ties of x/ln2
+        values += [-.infinity, .infinity, -1e30, 1e30, 88.5, -87.00001, -.greatestFiniteMagnitude, .greatestFiniteMagnitude, 0, -0.0]
+        while values.count % 8 != 0 { values.append(0) }
+        for i in stride(from: 0, to: values.count, by: 8) {
+            let v = SIMD8<Float>(values[i..<i + 8])
+            let e = expApprox(v)
+            for lane in 0..<8 {
+                let scalar = expApprox(v[lane])
+                XCTAssertEqual(e[lane].bitPattern, scalar.bitPattern, "x = \(v[lane])")
+                if e[lane].bitPattern != scalar.bitPattern { return }
+            }
+        }
+    }
+}

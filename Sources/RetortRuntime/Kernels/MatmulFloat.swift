@@ -3,8 +3,12 @@ import CRetortShim
 // Float matmuls, y = x·wᵀ (no BLAS on the device).
 //   x [T][K] f32;  w [N][K] f32 or f16 bits (IEEE binary16, see halfToFloat);  y [T][N] f32
 // Paths sum in different orders (SIMD lanes, FMA), so they agree with the reference within float
-// rounding, not bit for bit. avx2: C micro-kernel (3 rows × 4 columns, FMA); every other path:
-// portable Swift SIMD (on arm64 that compiles to NEON).
+// rounding, not bit for bit. avx2: C micro-kernels (FMA; prefill 4 rows × 3 columns, decode a
+// 1 × 4 GEMV that prefetches the next weight rows); every other path: portable Swift SIMD (on
+// arm64 that compiles to NEON).
+
+/// Column ranges for the AVX2 kernels: whole prefill tiles (3 columns) and GEMV tiles (4).
+private let avx2ColumnAlign = 12
 
 /// f32 matmul.
 public func matmulF32(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
@@ -15,7 +19,7 @@ public func matmulF32(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float
         matmulF32Reference(y, x, w, rows: t, inDim: k, outDim: n)
     case .avx2:
         #if arch(x86_64)
-        forEachColumnRange(n, work: t * k * n, align: 4, pool: pool) { n0, n1 in
+        forEachColumnRange(n, work: t * k * n, align: avx2ColumnAlign, pool: pool) { n0, n1 in
             retort_gemm_f32_avx2(y, Int64(n), x, w, Int64(t), Int64(k), Int64(n0), Int64(n1))
         }
         #else
@@ -51,7 +55,7 @@ public func matmulF16(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float
         matmulF16Reference(y, x, w, rows: t, inDim: k, outDim: n)
     case .avx2:
         #if arch(x86_64)
-        forEachColumnRange(n, work: t * k * n, align: 4, pool: pool) { n0, n1 in
+        forEachColumnRange(n, work: t * k * n, align: avx2ColumnAlign, pool: pool) { n0, n1 in
             retort_gemm_f16_avx2(y, Int64(n), x, w, Int64(t), Int64(k), Int64(n0), Int64(n1))
         }
         #else

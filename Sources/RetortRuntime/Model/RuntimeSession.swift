@@ -221,8 +221,16 @@ public final class RuntimeSession {
                 let vh = valueBase + (l * c.kvHeadCount + g) * cap * e
                 // qh = scale · q[r0 ..< r0+rows, head h]
                 for r in 0..<rows {
-                    let src = qBase + (r0 + r) * c.qDim + h * e
-                    for i in 0..<e { qh[r * e + i] = src[i] * scale }
+                    let src = qBase + (r0 + r) * c.qDim + h * e, dst = qh + r * e
+                    var i = 0
+                    while i + 8 <= e {
+                        store8(load8(src + i) * scale, dst + i)
+                        i += 8
+                    }
+                    while i < e {
+                        dst[i] = src[i] * scale
+                        i += 1
+                    }
                 }
                 // s (rows, span) = qh · K_hᵀ
                 matmulF32(s, qh, kh, rows: rows, inDim: e, outDim: span, pool: nil)
@@ -241,66 +249,149 @@ public final class RuntimeSession {
 }
 
 // MARK: - Element-wise kernels (free functions, output first)
+//
+// Portable Swift SIMD (SSE on x86-64, NEON on arm64), never C: the runtime must compute the same
+// floats on every device so greedy decoding picks the same tokens. Sums run over 8 lanes and are
+// reduced by `laneSum`, in the same order everywhere.
+
+@inline(__always)
+private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+}
+
+@inline(__always)
+private func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
+}
+
+/// Σ lanes as a fixed tree: ((0+4) + (2+6)) + ((1+5) + (3+7)).
+@inline(__always)
+private func laneSum(_ v: SIMD8<Float>) -> Float {
+    let h = v.lowHalf + v.highHalf
+    let q = h.lowHalf + h.highHalf
+    return q[0] + q[1]
+}
 
 /// out[t, :] = x[t, :] / sqrt(mean(x[t, :]²) + ε) ⊙ weight.
 func rmsNormRows(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
                  rows t: Int, dim d: Int, epsilon: Float) {
+    let dv = d & ~7
     for r in 0..<t {
         let xr = x + r * d, o = out + r * d
-        var ss: Float = 0
-        for i in 0..<d { ss += xr[i] * xr[i] }
+        var acc = SIMD8<Float>()
+        var i = 0
+        while i < dv {
+            let v = load8(xr + i)
+            acc += v * v
+            i += 8
+        }
+        var ss = laneSum(acc)
+        for j in dv..<d { ss += xr[j] * xr[j] }
         let s = 1 / (ss / Float(d) + epsilon).squareRoot()
-        for i in 0..<d { o[i] = xr[i] * s * weight[i] }
+        i = 0
+        while i < dv {
+            store8(load8(xr + i) * s * load8(weight + i), o + i)
+            i += 8
+        }
+        for j in dv..<d { o[j] = xr[j] * s * weight[j] }
     }
 }
 
 /// x += y.
 func addInPlace(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count n: Int) {
-    for i in 0..<n { x[i] += y[i] }
+    var i = 0
+    while i + 8 <= n {
+        store8(load8(x + i) + load8(y + i), x + i)
+        i += 8
+    }
+    while i < n {
+        x[i] += y[i]
+        i += 1
+    }
 }
 
 /// gate = silu(gate) ⊙ up.
 func swiGLU(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count n: Int) {
-    for i in 0..<n {
+    var i = 0
+    while i + 8 <= n {
+        let g = load8(gate + i)
+        store8(g / (1 + expApprox(-g)) * load8(up + i), gate + i)
+        i += 8
+    }
+    while i < n {
         let g = gate[i]
         gate[i] = g / (1 + expApprox(-g)) * up[i]
+        i += 1
     }
 }
 
 /// Softmax in place over row[0 ..< count].
 func softmaxRow(_ row: UnsafeMutablePointer<Float>, count n: Int) {
-    var m = -Float.infinity
-    for i in 0..<n { m = max(m, row[i]) }
-    var sum: Float = 0
-    for i in 0..<n {
-        let e = expApprox(row[i] - m)
-        row[i] = e
+    let nv = n & ~7
+    var m8 = SIMD8<Float>(repeating: -.infinity)
+    var i = 0
+    while i < nv {
+        let v = load8(row + i)
+        m8.replace(with: v, where: v .> m8)     // pointwiseMax is not inlined
+        i += 8
+    }
+    var m = m8.max()
+    for j in nv..<n { m = max(m, row[j]) }
+    var sum8 = SIMD8<Float>()
+    i = 0
+    while i < nv {
+        let e = expApprox(load8(row + i) - m)
+        store8(e, row + i)
+        sum8 += e
+        i += 8
+    }
+    var sum = laneSum(sum8)
+    for j in nv..<n {
+        let e = expApprox(row[j] - m)
+        row[j] = e
         sum += e
     }
     let inv = 1 / sum
-    for i in 0..<n { row[i] *= inv }
+    i = 0
+    while i < nv {
+        store8(load8(row + i) * inv, row + i)
+        i += 8
+    }
+    for j in nv..<n { row[j] *= inv }
 }
 
 /// dst[0 ..< width] = Σ_p weights[p] · rows[p, 0 ..< width]  (rows contiguous, stride `width`).
+/// Columns go in slabs of 32 whose four 8-lane sums stay in registers over all p.
 func weightedSum(_ dst: UnsafeMutablePointer<Float>, _ weights: UnsafePointer<Float>, _ rows: UnsafePointer<Float>,
                  count n: Int, width e: Int) {
-    for i in 0..<e { dst[i] = 0 }
-    if e % 8 == 0 {
-        let lanes = e / 8
-        dst.withMemoryRebound(to: SIMD8<Float>.self, capacity: lanes) { acc in
-            rows.withMemoryRebound(to: SIMD8<Float>.self, capacity: n * lanes) { src in
-                for p in 0..<n {
-                    let w = SIMD8<Float>(repeating: weights[p])
-                    let row = src + p * lanes
-                    for j in 0..<lanes { acc[j] += w * row[j] }
-                }
-            }
-        }
-    } else {
+    var c = 0
+    while c + 32 <= e {
+        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
         for p in 0..<n {
-            let w = weights[p], row = rows + p * e
-            for i in 0..<e { dst[i] += w * row[i] }
+            let w = SIMD8<Float>(repeating: weights[p])
+            let row = rows + p * e + c
+            a0 += w * load8(row)
+            a1 += w * load8(row + 8)
+            a2 += w * load8(row + 16)
+            a3 += w * load8(row + 24)
         }
+        store8(a0, dst + c)
+        store8(a1, dst + c + 8)
+        store8(a2, dst + c + 16)
+        store8(a3, dst + c + 24)
+        c += 32
+    }
+    while c + 8 <= e {
+        var a = SIMD8<Float>()
+        for p in 0..<n { a += SIMD8<Float>(repeating: weights[p]) * load8(rows + p * e + c) }
+        store8(a, dst + c)
+        c += 8
+    }
+    while c < e {
+        var a: Float = 0
+        for p in 0..<n { a += weights[p] * rows[p * e + c] }
+        dst[c] = a
+        c += 1
     }
 }
 

@@ -163,3 +163,35 @@ public func expApprox(_ x: Float) -> Float {
     p = p * r + 1
     return p * Float(sign: .plus, exponent: Int(n), significand: 1)
 }
+
+/// `expApprox` on eight lanes, equal to it bit for bit in every lane: the same operations in the
+/// same order (Swift never fuses a multiply and an add). Only the rounding to an integer and the
+/// power of two are built differently, both exactly: round half away from zero like
+/// `Float.rounded()` via the 1.5·2²³ trick (nearest-even, |v| ≤ 127) plus a fix-up of ties, and
+/// 2ⁿ (n in -126...127, a normal float) from its exponent bits. Lanes below -87 are 0 (NaN
+/// lanes, which trap in the scalar version, give an unspecified value here).
+@inline(__always)
+public func expApprox(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    let xc = x.replacing(with: 88, where: x .> 88)               // min(x, 88)
+    let v = xc * 1.442_695_04
+    let magic = SIMD8<Float>(repeating: 12_582_912)              // 1.5·2²³
+    let even = (v + magic) - magic                               // nearest, ties to even
+    let d = v - even                                             // exact, in [-0.5, 0.5]
+    var n = even
+    n.replace(with: even + 1, where: (d .== 0.5) .& (v .> 0))    // ties away from zero
+    n.replace(with: even - 1, where: (d .== -0.5) .& (v .< 0))
+    let r = (xc - n * 0.693_359_375) + n * 2.121_944_4e-4
+    var p = SIMD8<Float>(repeating: 1.0 / 5040)
+    p = p * r + 1.0 / 720
+    p = p * r + 1.0 / 120
+    p = p * r + 1.0 / 24
+    p = p * r + 1.0 / 6
+    p = p * r + 0.5
+    p = p * r + 1
+    p = p * r + 1
+    // 2ⁿ: n is an exact integer in range for every lane that is not replaced below, so its bits
+    // after adding the magic number hold n; the biased exponent n + 127 goes to bits 23...30.
+    let nBits = unsafeBitCast(n + magic, to: SIMD8<Int32>.self) &- 0x4B40_0000
+    let scale = unsafeBitCast((nBits &+ 127) &<< 23, to: SIMD8<Float>.self)
+    return (p * scale).replacing(with: 0, where: x .< -87)
+}
