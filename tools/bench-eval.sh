@@ -6,7 +6,7 @@
 #   3. runs llama-perplexity and `retort eval --protocol llama.cpp`, REPS times each, alternating;
 #   4. prints both perplexities, their relative difference, median tokens/s and the ratio.
 # Usage: tools/bench-eval.sh [--threads N] [--context N] [--chunks N] [--reps N] [--text FILE]
-#        [--swiftc-flags "…"] (e.g. "-Xswiftc -target-cpu -Xswiftc x86-64-v3")
+#        [--swiftc-flags "…"] (e.g. "-Xswiftc -target-cpu -Xswiftc haswell")
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here/.."

@@ -7,7 +7,7 @@
 # the four runs alternate, medians reported.
 # Also: load-to-first-token wall time and peak RSS of `retort run`, and the file sizes.
 # Usage: tools/bench-runtime.sh [--threads 1,2] [--prompt 512] [--gen 128] [--reps 3]
-#        [--swiftc-flags "-Xswiftc -target-cpu -Xswiftc x86-64-v3"]
+#        [--swiftc-flags "-Xswiftc -target-cpu -Xswiftc haswell"]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here/.."
