@@ -13,7 +13,7 @@ final class RuntimeModelTests: XCTestCase {
     }
 
     private func runtimeLogits(_ model: RuntimeModel, _ tokens: [Int32], threads: Int = 2) throws -> [Float] {
-        let session = RuntimeSession(model: model, capacity: 32, maxBatch: 32, allLogits: true, pool: ThreadPool(threads: threads))
+        let session = RuntimeSession(model: model, capacity: 48, maxBatch: 48, allLogits: true, pool: ThreadPool(threads: threads))
         return try withExtendedLifetime(session) { Array(try session.forward(tokens, logits: .all)) }
     }
 
@@ -24,6 +24,21 @@ final class RuntimeModelTests: XCTestCase {
         for threads in [1, 2, 3] {
             let report = mismatches(try runtimeLogits(rt, tokens, threads: threads), expected, tolerance: Tolerance.fp32Kernel)
             XCTAssert(report.isEmpty, "threads \(threads): \(report)")
+        }
+    }
+
+    /// Work split over threads (matmul columns, attention tasks, row blocks of element-wise steps)
+    /// never changes a result: a 40-token prefill is bit-identical on 1 and 3 threads.
+    func testThreadCountDoesNotChangeResults() throws {
+        let host = TinyModels.random(TinyModels.runtimeConfig, seed: 27)
+        let long: [Int32] = (0..<40).map { Int32(($0 * 11 + 5) % 48) }
+        for weights in [RTMWeightFormat.f32, .int8] {
+            let rt = try runtime(host, weights)
+            let one = try runtimeLogits(rt, long, threads: 1)
+            XCTAssertEqual(try runtimeLogits(rt, long, threads: 3), one, "\(weights)")
+            let report = mismatches(one, try batchedLogits(host, long, capacity: 48), tolerance: weights == .f32 ? Tolerance.fp32Kernel : 0.1,
+                                    relativeTo: weights == .f32 ? 1 : 10)
+            XCTAssert(report.isEmpty, "\(weights): \(report)")
         }
     }
 

@@ -103,23 +103,28 @@ public final class RuntimeSession {
         for i in 0..<t { model.tokenEmbedding.dequantizeRow(Int(tokens[i]), into: x.pointer + i * d) }
         for (l, layer) in model.layers.enumerated() {
             // Attention block.
-            rmsNormRows(xn.pointer, x.pointer, layer.attnNorm, rows: t, dim: d, epsilon: c.normEpsilon)
+            let (xp, xnp, tp) = (x.pointer, xn.pointer, tmp.pointer)
+            byRows(t) { r0, n in rmsNormRows(xnp + r0 * d, xp + r0 * d, layer.attnNorm, rows: n, dim: d, epsilon: c.normEpsilon) }
             linear(q.pointer, xn.pointer, rows: t, layer.wq)
             linear(k.pointer, xn.pointer, rows: t, layer.wk)
             linear(v.pointer, xn.pointer, rows: t, layer.wv)
-            ropeRows(q.pointer, rows: t, heads: c.headCount, startPosition: p0)
-            ropeRows(k.pointer, rows: t, heads: c.kvHeadCount, startPosition: p0)
+            let (qp, kp) = (q.pointer, k.pointer)
+            byRows(t) { r0, n in
+                self.ropeRows(qp + r0 * c.qDim, rows: n, heads: c.headCount, startPosition: p0 + r0)
+                self.ropeRows(kp + r0 * c.kvDim, rows: n, heads: c.kvHeadCount, startPosition: p0 + r0)
+            }
             storeKeysValues(layer: l, rows: t, startPosition: p0)
             attention(layer: l, rows: t, startPosition: p0)
             linear(tmp.pointer, att.pointer, rows: t, layer.wo)
-            addInPlace(x.pointer, tmp.pointer, count: t * d)
+            byRows(t) { r0, n in addInPlace(xp + r0 * d, tp + r0 * d, count: n * d) }
             // MLP block.
-            rmsNormRows(xn.pointer, x.pointer, layer.ffnNorm, rows: t, dim: d, epsilon: c.normEpsilon)
+            byRows(t) { r0, n in rmsNormRows(xnp + r0 * d, xp + r0 * d, layer.ffnNorm, rows: n, dim: d, epsilon: c.normEpsilon) }
             linear(gate.pointer, xn.pointer, rows: t, layer.wGate)
             linear(up.pointer, xn.pointer, rows: t, layer.wUp)
-            swiGLU(gate.pointer, up.pointer, count: t * c.ffnDim)
+            let (gp, up_) = (gate.pointer, up.pointer)
+            byRows(t) { r0, n in swiGLU(gp + r0 * c.ffnDim, up_ + r0 * c.ffnDim, count: n * c.ffnDim) }
             linear(tmp.pointer, gate.pointer, rows: t, layer.wDown)
-            addInPlace(x.pointer, tmp.pointer, count: t * d)
+            byRows(t) { r0, n in addInPlace(xp + r0 * d, tp + r0 * d, count: n * d) }
         }
         position += t
         switch want {
@@ -137,6 +142,17 @@ public final class RuntimeSession {
     }
 
     // MARK: - Layers
+
+    /// Runs a row-wise element-wise step over rows 0 ..< t: on the pool in row blocks for
+    /// batches (prefill), inline for a few rows. Rows are independent, so results are identical.
+    @inline(__always)
+    func byRows(_ t: Int, _ body: (Int, Int) -> Void) {
+        if t < 16 || pool.threadCount == 1 {
+            body(0, t)
+        } else {
+            pool.parallelChunks(t, minChunk: 8) { range in body(range.lowerBound, range.count) }
+        }
+    }
 
     /// y[T, N] = x[T, K] · Wᵀ in W's dtype. INT8 weights run W8A8: activations quantized per
     /// token (or with W's static activation scale when the file stores one).
