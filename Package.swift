@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "RetortRuntime", targets: ["RetortRuntime"]),
         .library(name: "RetortImport", targets: ["RetortImport"]),
         .library(name: "RetortModel", targets: ["RetortModel"]),
+        .library(name: "RetortTrain", targets: ["RetortTrain"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -40,6 +41,7 @@ let package = Package(
         // MARK: Host libraries
         .target(name: "RetortImport", dependencies: ["RetortRuntime"]),
         .target(name: "RetortModel", dependencies: ["RetortImport", "RetortRuntime", "COpenBLAS"]),
+        .target(name: "RetortTrain", dependencies: ["RetortModel", "RetortRuntime", "COpenBLAS"]),
 
         // MARK: CLI
         .executableTarget(
@@ -59,5 +61,6 @@ let package = Package(
         .testTarget(name: "RetortRuntimeTests", dependencies: ["RetortRuntime", "RetortTestSupport"]),
         .testTarget(name: "RetortImportTests", dependencies: ["RetortImport", "RetortTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "RetortModelTests", dependencies: ["RetortModel", "RetortImport", "RetortTestSupport"]),
+        .testTarget(name: "RetortTrainTests", dependencies: ["RetortTrain", "RetortModel", "RetortTestSupport"]),
     ]
 )

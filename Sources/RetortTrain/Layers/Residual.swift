@@ -1,0 +1,16 @@
+// Residual connection, element-wise over N·D values (N = B·T rows, D width).
+
+/// out = a + b. `out` may alias `a` or `b`.
+public func residualForward(_ out: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                            count: Int) {
+    for i in 0..<count { out[i] = a[i] + b[i] }
+}
+
+/// da += dOut;  db += dOut.
+public func residualBackward(_ da: UnsafeMutablePointer<Float>, _ db: UnsafeMutablePointer<Float>,
+                             _ dOut: UnsafePointer<Float>, count: Int) {
+    for i in 0..<count {
+        da[i] += dOut[i]
+        db[i] += dOut[i]
+    }
+}
