@@ -61,7 +61,7 @@ struct Generate: ParsableCommand {
                 return true
             })
         writeStdout(stream.flush())
-        print("")
+        writeStdout([10])
         note("prompt: \(stats.promptTokens) tokens, \(format(stats.promptTokensPerSecond)) tokens/s; "
              + "generation: \(stats.generatedTokens) tokens, \(format(stats.generationTokensPerSecond)) tokens/s")
     }

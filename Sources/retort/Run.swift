@@ -58,7 +58,7 @@ struct Run: ParsableCommand {
             print(generated.map(String.init).joined(separator: " "))
         } else {
             writeStdout(stream.flush())
-            print("")
+            writeStdout([10])
         }
         note("load: \(format(loadSeconds * 1000, 1)) ms (mmap, validation, tokenizer, \(session.stateBytes / 1_048_576) MiB run state); "
              + "kernels: \(Kernels.active); threads: \(pool.threadCount)")
