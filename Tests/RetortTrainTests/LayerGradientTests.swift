@@ -1,4 +1,5 @@
 import RetortTestSupport
+import RetortModel
 import RetortTrain
 import XCTest
 

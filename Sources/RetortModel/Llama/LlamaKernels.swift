@@ -56,8 +56,9 @@ func ropeForward(_ x: UnsafeMutablePointer<Float>, rows t: Int, heads: Int, head
     }
 }
 
-/// The (positions, E/2, 2) cos/sin table for RoPE with base θ.
-func ropeTable(positions: Int, headDim e: Int, base: Float) -> FloatBuffer {
+/// The (positions, E/2, 2) cos/sin table for RoPE with base θ: angle of pair i at position p is
+/// p · base^(−2i/E). Shared by the host model and the training engine.
+public func ropeTable(positions: Int, headDim e: Int, base: Float) -> FloatBuffer {
     let table = FloatBuffer(count: positions * e)
     for p in 0..<positions {
         for i in 0..<e / 2 {
@@ -78,8 +79,9 @@ func swigluForward(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Floa
 }
 
 /// Softmax in place over the first `valid` entries of a row; entries past `valid` become 0.
+/// Shared by the host model and the training engine.
 @inline(__always)
-func softmaxRowForward(_ row: UnsafeMutablePointer<Float>, valid: Int, width: Int) {
+public func softmaxRowForward(_ row: UnsafeMutablePointer<Float>, valid: Int, width: Int) {
     var maxValue = -Float.infinity
     for j in 0..<valid { maxValue = max(maxValue, row[j]) }
     var sum: Float = 0

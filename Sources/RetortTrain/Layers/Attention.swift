@@ -1,5 +1,6 @@
 import COpenBLAS
 import Foundation
+import RetortModel
 
 // Causal grouped-query attention over ONE sequence of T tokens (callers loop over the B sequences).
 // H query heads share G key/value heads: query head h reads kv head g = h / (H / G).
@@ -19,7 +20,7 @@ public func causalAttentionForward(_ out: UnsafeMutablePointer<Float>, _ probs: 
         // p (T, T) = scale · q_h (T, E) · k_g (T, E)ᵀ
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(t), Int32(e),
                     scale, q + h * e, Int32(qWidth), k + g * e, Int32(kvWidth), 0, p, Int32(t))
-        for r in 0..<t { causalSoftmaxRow(p + r * t, valid: r + 1, width: t) }
+        for r in 0..<t { softmaxRowForward(p + r * t, valid: r + 1, width: t) }
         // out_h (T, E) = p (T, T) · v_g (T, E)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(t), Int32(e), Int32(t),
                     1, p, Int32(t), v + g * e, Int32(kvWidth), 0, out + h * e, Int32(qWidth))
@@ -65,20 +66,4 @@ public func causalAttentionBackward(_ dq: UnsafeMutablePointer<Float>, _ dk: Uns
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(t), Int32(e), Int32(t),
                     scale, ds, Int32(t), q + h * e, Int32(qWidth), 1, dk + g * e, Int32(kvWidth))
     }
-}
-
-/// Softmax in place over the first `valid` entries of a row; entries past `valid` become 0.
-@inline(__always)
-func causalSoftmaxRow(_ row: UnsafeMutablePointer<Float>, valid: Int, width: Int) {
-    var maxValue = -Float.infinity
-    for j in 0..<valid { maxValue = max(maxValue, row[j]) }
-    var sum: Float = 0
-    for j in 0..<valid {
-        let x = expf(row[j] - maxValue)
-        row[j] = x
-        sum += x
-    }
-    let inv = 1 / sum
-    for j in 0..<valid { row[j] *= inv }
-    for j in valid..<width { row[j] = 0 }
 }

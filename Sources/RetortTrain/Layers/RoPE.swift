@@ -5,18 +5,7 @@ import RetortModel
 // Q/K weights, as in RetortModel. N = B·T rows, heads = H (queries) or G (keys), E head width.
 // Row r of a batch is position r % T: each of the B sequences starts at position 0.
 
-/// The (positions, E/2, 2) cos/sin table: angle of pair i at position p is p · base^(−2i/E).
-public func ropeTable(positions: Int, headDim e: Int, base: Float) -> FloatBuffer {
-    let table = FloatBuffer(count: positions * e)
-    for p in 0..<positions {
-        for i in 0..<e / 2 {
-            let theta = Double(p) * pow(Double(base), -2 * Double(i) / Double(e))
-            table[p * e + 2 * i] = Float(cos(theta))
-            table[p * e + 2 * i + 1] = Float(sin(theta))
-        }
-    }
-    return table
-}
+// The cos/sin table is RetortModel's `ropeTable(positions:headDim:base:)`, shared with the host model.
 
 /// out = R(pos) · x per pair: (a, b) → (a·cos − b·sin, a·sin + b·cos). `out` may alias `x`.
 /// - out, x: (N, heads·E); cosSin: (≥ T, E/2, 2).
