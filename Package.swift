@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "RetortImport", targets: ["RetortImport"]),
         .library(name: "RetortModel", targets: ["RetortModel"]),
         .library(name: "RetortTrain", targets: ["RetortTrain"]),
+        .library(name: "RetortQuantize", targets: ["RetortQuantize"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -42,12 +43,13 @@ let package = Package(
         .target(name: "RetortImport", dependencies: ["RetortRuntime"]),
         .target(name: "RetortModel", dependencies: ["RetortImport", "RetortRuntime", "COpenBLAS"]),
         .target(name: "RetortTrain", dependencies: ["RetortModel", "RetortRuntime", "COpenBLAS"]),
+        .target(name: "RetortQuantize", dependencies: ["RetortModel", "RetortRuntime"]),
 
         // MARK: CLI
         .executableTarget(
             name: "retort",
             dependencies: [
-                "RetortImport", "RetortModel", "RetortRuntime",
+                "RetortImport", "RetortModel", "RetortRuntime", "RetortTrain", "RetortQuantize",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -62,5 +64,6 @@ let package = Package(
         .testTarget(name: "RetortImportTests", dependencies: ["RetortImport", "RetortTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "RetortModelTests", dependencies: ["RetortModel", "RetortImport", "RetortTestSupport"]),
         .testTarget(name: "RetortTrainTests", dependencies: ["RetortTrain", "RetortModel", "RetortTestSupport"]),
+        .testTarget(name: "RetortQuantizeTests", dependencies: ["RetortQuantize", "RetortModel", "RetortRuntime", "RetortTestSupport"]),
     ]
 )
