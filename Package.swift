@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "RetortModel", targets: ["RetortModel"]),
         .library(name: "RetortTrain", targets: ["RetortTrain"]),
         .library(name: "RetortQuantize", targets: ["RetortQuantize"]),
+        .library(name: "RetortBench", targets: ["RetortBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -44,12 +45,13 @@ let package = Package(
         .target(name: "RetortModel", dependencies: ["RetortImport", "RetortRuntime", "COpenBLAS"]),
         .target(name: "RetortTrain", dependencies: ["RetortModel", "RetortRuntime", "COpenBLAS"]),
         .target(name: "RetortQuantize", dependencies: ["RetortModel", "RetortRuntime"]),
+        .target(name: "RetortBench", dependencies: ["RetortImport", "RetortModel", "RetortRuntime"]),
 
         // MARK: CLI
         .executableTarget(
             name: "retort",
             dependencies: [
-                "RetortImport", "RetortModel", "RetortRuntime", "RetortTrain", "RetortQuantize",
+                "RetortImport", "RetortModel", "RetortRuntime", "RetortTrain", "RetortQuantize", "RetortBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -64,6 +66,7 @@ let package = Package(
         .testTarget(name: "RetortImportTests", dependencies: ["RetortImport", "RetortTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "RetortModelTests", dependencies: ["RetortModel", "RetortImport", "RetortTestSupport"]),
         .testTarget(name: "RetortTrainTests", dependencies: ["RetortTrain", "RetortModel", "RetortTestSupport"]),
+        .testTarget(name: "RetortBenchTests", dependencies: ["RetortBench", "RetortModel", "RetortRuntime", "RetortTestSupport"]),
         .testTarget(name: "RetortQuantizeTests", dependencies: ["RetortQuantize", "RetortModel", "RetortRuntime", "RetortTestSupport"]),
     ]
 )
