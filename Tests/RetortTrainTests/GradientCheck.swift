@@ -17,6 +17,11 @@ enum GradientTolerance {
     static let smooth: Float = 1e-2
     /// Relative floor (fraction of the tensor's largest numeric gradient) for the error denominator.
     static let floor: Float = 1e-2
+    /// A whole model in Float: the objective's rounding (~1e-7 relative to a loss of a few nats,
+    /// divided by 2h) puts a noise of a few 1e-6 on every difference, so elements under 5% of the
+    /// tensor's largest gradient are judged against that scale.
+    static let wholeModel: Float = 2e-2
+    static let wholeModelFloor: Float = 5e-2
 }
 
 /// Gradient buffers start at this value instead of 0, and checks subtract it back: a backward
@@ -43,7 +48,7 @@ final class Gradient {
 /// Compares `analytic` with central differences of `objective` w.r.t. every element of `x`.
 /// Returns "" when all elements pass, else a report naming the worst elements.
 func gradientCheck(_ name: String, _ x: Tensor, analytic: [Float], step h: Float, tolerance: Float,
-                   limit: Int = 5, objective: () -> Double) -> String {
+                   floor: Float = GradientTolerance.floor, limit: Int = 5, objective: () -> Double) -> String {
     precondition(analytic.count == x.count, "\(name): analytic gradient has \(analytic.count) elements, tensor \(x.count)")
     var numeric = [Float](repeating: 0, count: x.count)
     for i in 0..<x.count {
@@ -59,7 +64,7 @@ func gradientCheck(_ name: String, _ x: Tensor, analytic: [Float], step h: Float
     var bad: [(index: Int, error: Float)] = []
     for i in 0..<x.count {
         let a = analytic[i], n = numeric[i]
-        let denominator = max(abs(a), abs(n), GradientTolerance.floor * scale, Float.leastNormalMagnitude)
+        let denominator = max(abs(a), abs(n), floor * scale, Float.leastNormalMagnitude)
         let error = abs(a - n) / denominator
         if !(error <= tolerance) { bad.append((i, error)) }
     }

@@ -93,28 +93,28 @@ final class LayerGradientTests: XCTestCase {
 
     /// Grouped (H=4, G=2), multi-head (G=H) and multi-query (G=1) attention.
     func testCausalAttentionGradients() {
-        for (heads, kvHeads) in [(4, 2), (2, 2), (4, 1)] {
+        for (heads, kvHeads, b) in [(4, 2, 1), (2, 2, 2), (4, 1, 2)] {
             var rng = SplitMix(seed: 15 + UInt64(heads * 10 + kvHeads))
             let t = 5, e = 4
-            let q = Tensor(count: t * heads * e, rng: &rng, scale: 1.5)
-            let k = Tensor(count: t * kvHeads * e, rng: &rng, scale: 1.5)
-            let v = Tensor(count: t * kvHeads * e, rng: &rng)
+            let q = Tensor(count: b * t * heads * e, rng: &rng, scale: 1.5)
+            let k = Tensor(count: b * t * kvHeads * e, rng: &rng, scale: 1.5)
+            let v = Tensor(count: b * t * kvHeads * e, rng: &rng)
             let c = projection(count: q.count, rng: &rng)
-            var probs = [Float](repeating: 0, count: heads * t * t)
+            var probs = [Float](repeating: 0, count: b * heads * t * t)
             func objective() -> Double {
-                var out = [Float](repeating: 0, count: q.count), p = [Float](repeating: 0, count: heads * t * t)
-                causalAttentionForward(&out, &p, q.values, k.values, v.values, rows: t, heads: heads, kvHeads: kvHeads,
-                                       headDim: e)
+                var out = [Float](repeating: 0, count: q.count), p = [Float](repeating: 0, count: b * heads * t * t)
+                causalAttentionForward(&out, &p, q.values, k.values, v.values, batch: b, rows: t, heads: heads,
+                                       kvHeads: kvHeads, headDim: e)
                 return project(out, c)
             }
             var out = [Float](repeating: 0, count: q.count)
-            causalAttentionForward(&out, &probs, q.values, k.values, v.values, rows: t, heads: heads, kvHeads: kvHeads,
-                                   headDim: e)
+            causalAttentionForward(&out, &probs, q.values, k.values, v.values, batch: b, rows: t, heads: heads,
+                                   kvHeads: kvHeads, headDim: e)
             let dq = Gradient(count: q.count), dk = Gradient(count: k.count), dv = Gradient(count: v.count)
-            var scratch = [Float](repeating: .nan, count: t * t)   // must be fully overwritten before use
+            var scratch = [Float](repeating: .nan, count: b * kvHeads * t * t)   // must be fully overwritten before use
             causalAttentionBackward(&dq.values, &dk.values, &dv.values, &scratch, c, q.values, k.values, v.values,
-                                    probs, rows: t, heads: heads, kvHeads: kvHeads, headDim: e)
-            let label = "H=\(heads) G=\(kvHeads) "
+                                    probs, batch: b, rows: t, heads: heads, kvHeads: kvHeads, headDim: e)
+            let label = "B=\(b) H=\(heads) G=\(kvHeads) "
             XCTAssertEqual(gradientCheck(label + "dq", q, analytic: dq.accumulated, step: 1e-2,
                                          tolerance: GradientTolerance.smooth, objective: objective), "")
             XCTAssertEqual(gradientCheck(label + "dk", k, analytic: dk.accumulated, step: 1e-2,

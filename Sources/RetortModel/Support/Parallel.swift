@@ -21,7 +21,7 @@ public enum HostThreads {
 
 /// Runs `body(worker, workers)` once on each of `workers` threads (worker in 0..<workers).
 @inline(__always)
-func parallelWorkers(_ workers: Int, _ body: (Int) -> Void) {
+public func parallelWorkers(_ workers: Int, _ body: (Int) -> Void) {
     if workers <= 1 {
         body(0)
         return
@@ -34,7 +34,7 @@ func parallelWorkers(_ workers: Int, _ body: (Int) -> Void) {
 
 /// Runs `body(range)` over `0..<count` split into contiguous chunks, one per worker.
 @inline(__always)
-func parallelChunks(_ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
+public func parallelChunks(_ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
     let workers = min(HostThreads.count, max(1, count / max(minChunk, 1)))
     if workers <= 1 {
         body(0..<count)

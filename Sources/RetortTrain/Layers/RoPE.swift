@@ -12,7 +12,7 @@ import RetortModel
 public func ropeForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ cosSin: UnsafePointer<Float>,
                         rows n: Int, sequenceLength t: Int, heads: Int, headDim e: Int) {
     let width = heads * e
-    for r in 0..<n {
+    parallelChunks(n, minChunk: 16) { rows in for r in rows {
         let table = cosSin + (r % t) * e
         for h in 0..<heads {
             let src = x + r * width + h * e, dst = out + r * width + h * e
@@ -23,7 +23,7 @@ public func ropeForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<F
                 dst[2 * i + 1] = a * s + b * c
             }
         }
-    }
+    } }
 }
 
 /// dx += R(pos)ᵀ · dOut, the inverse rotation: (da, db) → (da·cos + db·sin, −da·sin + db·cos).
@@ -31,7 +31,7 @@ public func ropeForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<F
 public func ropeBackward(_ dx: UnsafeMutablePointer<Float>, _ dOut: UnsafePointer<Float>, _ cosSin: UnsafePointer<Float>,
                          rows n: Int, sequenceLength t: Int, heads: Int, headDim e: Int) {
     let width = heads * e
-    for r in 0..<n {
+    parallelChunks(n, minChunk: 16) { rows in for r in rows {
         let table = cosSin + (r % t) * e
         for h in 0..<heads {
             let src = dOut + r * width + h * e, dst = dx + r * width + h * e
@@ -42,5 +42,5 @@ public func ropeBackward(_ dx: UnsafeMutablePointer<Float>, _ dOut: UnsafePointe
                 dst[2 * i + 1] += -da * s + db * c
             }
         }
-    }
+    } }
 }
