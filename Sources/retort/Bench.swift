@@ -1,16 +1,34 @@
 import ArgumentParser
 import Foundation
-import RetortModel
-import RetortRuntime
+import RetortBench
 
-/// Speed of RetortRuntime on .rtm models, measured the way llama-bench measures (prefill of a
-/// prompt of P tokens, then generation of N tokens, repeated), plus load time and peak RSS.
+/// Size, load time, memory, speed and quality of models side by side, with llama.cpp as the peer:
+/// a table, results.json and an SVG of the tradeoff frontier. The measuring lives in RetortBench;
+/// every speed and quality measurement runs in a fresh process of this executable
+/// (`retort bench --worker REQUEST`), so peak RSS is per model.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmark RetortRuntime on .rtm models: load time, prefill and decode tokens/s, peak RSS.")
+        abstract: "Measure size, load time, memory, speed and quality of models side by side (and llama.cpp's).",
+        discussion: """
+        Models: any mix of GGUF (host FP32 engine) and .rtm (RetortRuntime). Per model and thread count: \
+        file size, load-to-ready time (warm, and cold after dropping the file's page cache), peak and \
+        anonymous RSS, prefill tokens/s, decode tokens/s and per-token p50/p95. Per model, with --text: \
+        perplexity, KL to the reference and top-1 agreement. With llama.cpp's tools (tools/build-llama-cpp.sh), \
+        llama-bench and llama-perplexity run on each model's GGUF form in the same rounds. \
+        With --out: table.txt, results.json, frontier.svg (and frontier.png if rsvg-convert is installed).
+        """)
 
-    @Option(name: .long, parsing: .upToNextOption, help: "Model files (.rtm).")
-    var models: [String]
+    @Option(name: .long, parsing: .upToNextOption, help: "Model files (.gguf or .rtm).")
+    var models: [String] = []
+
+    @Option(name: .long, help: "Evaluation text: perplexity, KL and agreement; its first tokens form the prompt.")
+    var text: String?
+
+    @Option(name: .long, help: "Output folder for table.txt, results.json, frontier.svg/.png.")
+    var out: String?
+
+    @Option(name: .long, help: "The model others are compared with for KL and top-1 agreement (default: the first).")
+    var reference: String?
 
     @Option(name: .long, help: "Comma-separated thread counts.")
     var threads = "1,2"
@@ -21,122 +39,98 @@ struct Bench: ParsableCommand {
     @Option(name: .long, help: "Generated tokens for the decode test (like llama-bench -n).")
     var genTokens = 128
 
-    @Option(name: .long, help: "Repetitions per test; the median is reported.")
+    @Option(name: .long, help: "Repetitions of each speed measurement (median and min–max reported).")
     var reps = 3
 
-    @Option(name: .long, help: "Text whose first tokens form the prompt (default: a fixed token pattern).")
-    var text: String?
+    @Option(name: .long, help: "Perplexity/KL on the first N tokens of --text (8192: about a minute per model on 2 cores).")
+    var qualityTokens = 8192
 
-    @Flag(name: .long, help: "Print JSON lines instead of a table.")
+    @Option(name: .long, help: "Perplexity window (context) in tokens.")
+    var context = 512
+
+    @Option(name: .long, help: "Perplexity protocol: llama.cpp (comparable with llama-perplexity) | sliding.")
+    var `protocol` = "llama.cpp"
+
+    @Flag(name: .long, help: "Skip cold loads (dropping the page cache of each model file).")
+    var noCold = false
+
+    @Flag(name: .long, help: "Do not run llama.cpp.")
+    var noPeers = false
+
+    @Option(name: .long, help: "Folder with llama-bench and llama-perplexity (default: $RETORT_CACHE/llama.cpp/bin).")
+    var llamaCpp: String?
+
+    @Flag(name: .long, help: "Print results.json on standard output instead of the table.")
     var json = false
+
+    @Option(name: .long, help: .hidden)
+    var worker: String?
 
     var threadCounts: [Int] { threads.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
     func validate() throws {
-        guard !models.isEmpty else { throw ValidationError("--models needs at least one .rtm file") }
-        for m in models where !FileManager.default.fileExists(atPath: m) { throw ValidationError("--models: no such file '\(m)'") }
-        for m in models where !m.hasSuffix(".rtm") { throw ValidationError("--models: '\(m)' is not an .rtm file") }
-        guard !threadCounts.isEmpty, threadCounts.allSatisfy({ $0 >= 1 && $0 <= 256 }) else {
+        if worker != nil { return }
+        guard !models.isEmpty else { throw ValidationError("--models needs at least one .gguf or .rtm file") }
+        for m in models {
+            guard FileManager.default.fileExists(atPath: m) else { throw ValidationError("--models: no such file '\(m)'") }
+            guard m.hasSuffix(".rtm") || m.hasSuffix(".gguf") else {
+                throw ValidationError("--models: '\(m)' is neither .gguf nor .rtm")
+            }
+        }
+        guard Set(models).count == models.count else { throw ValidationError("--models: a file is listed twice") }
+        if let reference {
+            guard models.contains(reference) else { throw ValidationError("--reference: '\(reference)' is not one of --models") }
+        }
+        guard !threadCounts.isEmpty, threadCounts.count == threads.split(separator: ",").count,
+              threadCounts.allSatisfy({ $0 >= 1 && $0 <= 256 }) else {
             throw ValidationError("--threads: expected a list like 1,2 (each 1...256)")
         }
-        guard promptTokens >= 1, genTokens >= 1, reps >= 1 else { throw ValidationError("--prompt-tokens, --gen-tokens and --reps must be ≥ 1") }
+        guard promptTokens >= 1, genTokens >= 1, reps >= 1 else {
+            throw ValidationError("--prompt-tokens, --gen-tokens and --reps must be ≥ 1")
+        }
         if let text, !FileManager.default.fileExists(atPath: text) { throw ValidationError("--text: no such file '\(text)'") }
-    }
-
-    struct Row: Codable {
-        var model: String
-        var fileBytes: Int
-        var threads: Int
-        var kernels: String
-        var loadMilliseconds: Double
-        var promptTokens: Int
-        var prefillTokensPerSecond: Double
-        var genTokens: Int
-        var decodeTokensPerSecond: Double
-        var decodeP50Milliseconds: Double
-        var decodeP95Milliseconds: Double
-        var peakRSSBytes: Int
-        var kvCacheBytes: Int
+        guard context >= 4 && context <= 1 << 16 else { throw ValidationError("--context must be in 4...65536") }
+        guard ["llama.cpp", "sliding"].contains(`protocol`) else { throw ValidationError("--protocol must be llama.cpp or sliding") }
+        guard qualityTokens >= 2 * context else {
+            throw ValidationError("--quality-tokens must be at least 2 × --context (\(2 * context))")
+        }
     }
 
     func run() throws {
-        var rows: [Row] = []
-        if !json {
-            print("model                          threads  load ms   pp\(promptTokens) t/s   tg\(genTokens) t/s   p50 ms   p95 ms   file MiB   peak RSS MiB")
+        if let worker {
+            print(try SubprocessWorker.serve(worker))
+            return
         }
-        for path in models {
-            let t0 = ContinuousClock.now
-            let model = try RuntimeModel.load(path: path)
-            let loadMs = (ContinuousClock.now - t0).seconds * 1000
-            let fileBytes = model.file.fileSize
-            var prompt: [Int32]
-            if let text {
-                prompt = Array(model.tokenizer.encode(try readTextFile(text, option: "--text"), addSpecial: false).prefix(promptTokens))
-            } else {
-                prompt = (0..<promptTokens).map { Int32(($0 * 7919 + 13) % model.config.vocabSize) }
-            }
-            while prompt.count < promptTokens { prompt.append(Int32(prompt.count % model.config.vocabSize)) }
-            let capacity = promptTokens + genTokens
-            for n in threadCounts {
-                let pool = ThreadPool(threads: n)
-                let session = RuntimeSession(model: model, capacity: capacity, maxBatch: promptTokens, pool: pool)
-                var prefill: [Double] = [], decode: [Double] = [], steps: [UInt64] = []
-                for _ in 0..<reps {
-                    // Prefill test: the prompt as one batch.
-                    session.reset()
-                    let a = ContinuousClock.now
-                    try session.forward(prompt, logits: .last)
-                    prefill.append(Double(promptTokens) / (ContinuousClock.now - a).seconds)
-                    // Decode test: N single-token steps from an empty cache (as llama-bench's tg).
-                    session.reset()
-                    var token: Int32 = prompt[0]
-                    let b = ContinuousClock.now
-                    for _ in 0..<genTokens {
-                        let s = retortNow()
-                        let logits = try session.forward([token], logits: .last)
-                        token = Sampler.argmax(logits)
-                        steps.append(retortNow() - s)
-                    }
-                    decode.append(Double(genTokens) / (ContinuousClock.now - b).seconds)
-                }
-                steps.sort()
-                let row = Row(model: path, fileBytes: fileBytes, threads: n, kernels: "\(Kernels.active)", loadMilliseconds: loadMs,
-                              promptTokens: promptTokens, prefillTokensPerSecond: median(prefill), genTokens: genTokens,
-                              decodeTokensPerSecond: median(decode),
-                              decodeP50Milliseconds: Double(steps[steps.count / 2]) / 1e6,
-                              decodeP95Milliseconds: Double(steps[min(steps.count - 1, steps.count * 95 / 100)]) / 1e6,
-                              peakRSSBytes: peakRSS(),
-                              kvCacheBytes: 2 * model.config.layerCount * model.config.kvDim * capacity * 4)
-                rows.append(row)
-                if json {
-                    let encoder = JSONEncoder()
-                    encoder.outputFormatting = [.sortedKeys]
-                    print(String(data: try encoder.encode(row), encoding: .utf8)!)
-                } else {
-                    let name = URL(fileURLWithPath: path).lastPathComponent
-                    print(name.padding(toLength: 30, withPad: " ", startingAt: 0)
-                          + String(format: " %7d %8.1f %10.1f %10.2f %8.2f %8.2f %10.1f %14.1f", n, loadMs, row.prefillTokensPerSecond,
-                                   row.decodeTokensPerSecond, row.decodeP50Milliseconds, row.decodeP95Milliseconds,
-                                   Double(fileBytes) / 1_048_576, Double(row.peakRSSBytes) / 1_048_576))
-                }
-            }
+        let settings = BenchSettings(models: models, text: text, reference: reference, threads: threadCounts,
+                                     promptTokens: promptTokens, genTokens: genTokens, reps: reps,
+                                     qualityTokens: qualityTokens, context: context, method: `protocol`, cold: !noCold)
+        var peer: LlamaCppPeer?
+        if !noPeers {
+            let dir = llamaCpp ?? retortCacheDirectory() + "/llama.cpp/bin"
+            peer = LlamaCppPeer(directory: dir)
+            if peer == nil { note("no llama-bench / llama-perplexity in \(dir): no llama.cpp rows (tools/build-llama-cpp.sh builds them)") }
+        }
+        let child = SubprocessWorker(arguments: ["bench", "--worker"])
+        let harness = BenchHarness(settings: settings, worker: child.run, peer: peer, log: { note($0) })
+        let report = try harness.run()
+        if json {
+            print(String(decoding: try report.json(), as: UTF8.self))
+        } else {
+            print(BenchTable.render(report), terminator: "")
+        }
+        fflush(nil)   // the table before the notes on standard error
+        if let out {
+            let files = try report.write(to: out)
+            note("wrote \(files.table), \(files.json)" + (files.svg.map { ", \($0)" } ?? "") + (files.png.map { ", \($0)" } ?? "")
+                 + (files.svg == nil ? " (no frontier.svg: quality needs --text)" : ""))
         }
     }
 }
 
-func median(_ values: [Double]) -> Double {
-    let s = values.sorted()
-    return s.isEmpty ? 0 : s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-}
-
-func retortNow() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
-
-/// Peak resident set size of this process (VmHWM from /proc/self/status), in bytes; 0 if unknown.
-func peakRSS() -> Int {
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-        let parts = line.split(separator: " ", omittingEmptySubsequences: true)
-        if parts.count >= 2, let kb = Int(parts[1]) { return kb * 1024 }
-    }
-    return 0
+/// `$RETORT_CACHE`, else `$XDG_CACHE_HOME/retort`, else `~/.cache/retort` (as tools/lib.sh).
+func retortCacheDirectory() -> String {
+    let env = ProcessInfo.processInfo.environment
+    if let dir = env["RETORT_CACHE"], !dir.isEmpty { return dir }
+    if let xdg = env["XDG_CACHE_HOME"], !xdg.isEmpty { return xdg + "/retort" }
+    return NSHomeDirectory() + "/.cache/retort"
 }
