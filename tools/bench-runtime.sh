@@ -47,7 +47,7 @@ for r in $(seq 1 "$reps"); do
   done
   for m in f32 int8; do
     "$retort" bench --models "$work/teacher-$m.rtm" --threads "$threads" --prompt-tokens "$prompt" --gen-tokens "$gen" \
-      --reps 1 --json >"$out/retort-$m.$r.jsonl" 2>"$out/retort-$m.log" || die "retort bench failed; see $out/retort-$m.log"
+      --reps 1 --no-cold --no-peers --json >"$out/retort-$m.$r.json" 2>"$out/retort-$m.log" || die "retort bench failed; see $out/retort-$m.log"
   done
 done
 for m in f32 int8; do
@@ -72,11 +72,10 @@ def llama(m):
 def retort(m):
     pairs, extra = [], {}
     for r in range(1, reps + 1):
-        for line in open(f"{out}/retort-{m}.{r}.jsonl"):
-            row = json.loads(line)
-            pairs.append((("pp", row["threads"]), row["prefillTokensPerSecond"]))
-            pairs.append((("tg", row["threads"]), row["decodeTokensPerSecond"]))
-            pairs.append((("load", 0), row["loadMilliseconds"]))
+        for row in json.load(open(f"{out}/retort-{m}.{r}.json"))["models"][0]["threads"]:
+            pairs.append((("pp", row["threads"]), row["prefillTokensPerSecond"]["median"]))
+            pairs.append((("tg", row["threads"]), row["decodeTokensPerSecond"]["median"]))
+            pairs.append((("load", 0), row["warmLoadMilliseconds"]["median"]))
     return collect(pairs)
 print(f"\n{'model':34} {'test':>7} {'threads':>7} {'llama.cpp t/s':>14} {'retort t/s':>11} {'ratio':>7}   (medians of {reps})")
 for rm, lm in [("f32", "f32"), ("int8", "q8_0")]:
