@@ -156,3 +156,48 @@ final class TrainerTests: XCTestCase {
         return (losses, model.weights.layers[0].wq.array)
     }
 }
+
+/// The fused logits objective equals the separate CE and KL functions, value and gradient.
+final class LogitsObjectiveTests: XCTestCase {
+    /// Fused (Float, SIMD exp) vs separate (Double exp) computations of the same loss.
+    static let tolerance: Float = 1e-5
+
+    func testFusedMatchesSeparateLosses() {
+        for (v, alpha, tau) in [(37, Float(0.6), Float(2)), (64, 0.0, 1), (200, 1.0, 4), (9, 0.3, 0.5)] {
+            let n = 7
+            var rng = SplitMix(seed: UInt64(v))
+            let z = (0..<n * v).map { _ in 6 * (rng.nextUnit() * 2 - 1) }
+            let t = (0..<n * v).map { _ in 6 * (rng.nextUnit() * 2 - 1) }
+            let y = (0..<n).map { _ in Int32(rng.nextInt(v)) }
+            let scale: Float = 0.7
+            var fusedGrad = [Float](repeating: accumulationSentinel, count: n * v)
+            let loss = fusedDistillationRows(&fusedGrad, z, labels: y, teacher: t, rows: n, vocab: v, alpha: alpha,
+                                             temperature: tau, scale: scale, scratch: LogitsScratch(vocab: v))
+            var rows = [Float](repeating: 0, count: n)
+            let ce = crossEntropyForward(&rows, z, y, rows: n, vocab: v)
+            let kd = distillationKLForward(&rows, z, t, rows: n, vocab: v, temperature: tau)
+            var grad = [Float](repeating: 0, count: n * v)
+            crossEntropyBackward(&grad, z, y, rows: n, vocab: v, scale: scale * (1 - alpha) / Float(n))
+            distillationKLBackward(&grad, z, t, rows: n, vocab: v, temperature: tau, scale: scale * alpha / Float(n))
+            let label = "V=\(v) α=\(alpha) τ=\(tau)"
+            XCTAssertEqual(loss.crossEntropy, Double(ce), accuracy: Double(Self.tolerance) * Double(max(1, ce)), label)
+            XCTAssertEqual(loss.distillation, Double(kd), accuracy: Double(Self.tolerance) * Double(max(1, kd)), label)
+            let gmax = grad.map(abs).max()!
+            XCTAssertEqual(mismatches(fusedGrad.map { $0 - accumulationSentinel }, grad, tolerance: Self.tolerance,
+                                      relativeTo: gmax), "", label)
+        }
+    }
+
+    func testCrossEntropyOnlyWithoutTeacher() {
+        let v = 50, n = 3
+        var rng = SplitMix(seed: 8)
+        let z = (0..<n * v).map { _ in 4 * (rng.nextUnit() * 2 - 1) }
+        let y = (0..<n).map { _ in Int32(rng.nextInt(v)) }
+        var g = [Float](repeating: 0, count: n * v)
+        let loss = fusedDistillationRows(&g, z, labels: y, teacher: nil, rows: n, vocab: v, alpha: 0, temperature: 1,
+                                         scale: 1, scratch: LogitsScratch(vocab: v))
+        var rows = [Float](repeating: 0, count: n)
+        XCTAssertEqual(loss.crossEntropy, Double(crossEntropyForward(&rows, z, y, rows: n, vocab: v)), accuracy: 1e-5)
+        XCTAssertEqual(loss.distillation, 0)
+    }
+}

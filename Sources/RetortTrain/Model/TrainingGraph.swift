@@ -58,6 +58,8 @@ public final class TrainingGraph: @unchecked Sendable {
     let dGate, dUp, dHidden: FloatBuffer
     let attentionScratch: FloatBuffer                // (B, G, T, T)
     let projected: FloatBuffer                       // forward: output of wo / w_down (N, D)
+    /// Work space of the fused logits objective (`fusedDistillationRows`).
+    public let logitsScratch: LogitsScratch
 
     public init(model: LlamaModel, batch b: Int, sequenceLength t: Int) {
         precondition(b >= 1 && t >= 1, "batch and sequence length must be positive")
@@ -90,6 +92,7 @@ public final class TrainingGraph: @unchecked Sendable {
         dHidden = FloatBuffer(count: n * c.ffnDim)
         attentionScratch = FloatBuffer(count: b * c.kvHeadCount * t * t)
         projected = FloatBuffer(count: n * c.dim)
+        logitsScratch = LogitsScratch(vocab: c.vocabSize)
     }
 
     deinit { tokens.deallocate() }
@@ -102,7 +105,7 @@ public final class TrainingGraph: @unchecked Sendable {
                 .reduce(0) { $0 + $1.count }
         }
         floats += [xnFinal, rstdFinal, logits, dLogits, dx, dxn, dq, dqRaw, dk, dkRaw, dv, datt, dGate, dUp, dHidden,
-                   attentionScratch, projected].reduce(0) { $0 + $1.count }
+                   attentionScratch, projected, logitsScratch.buffer].reduce(0) { $0 + $1.count }
         return floats * MemoryLayout<Float>.stride
     }
 

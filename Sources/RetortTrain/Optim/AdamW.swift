@@ -61,14 +61,7 @@ public final class AdamW: @unchecked Sendable {
             let decay = s.decays(w[i].name) ? s.weightDecay : 0
             let wp = w[i].buffer.pointer, gp = g[i].buffer.pointer, mp = mt[i].buffer.pointer, vp = vt[i].buffer.pointer
             parallelChunks(w[i].buffer.count, minChunk: 1 << 14) { range in
-                for j in range {
-                    let gj = gp[j]
-                    let mj = b1 * mp[j] + (1 - b1) * gj
-                    let vj = b2 * vp[j] + (1 - b2) * gj * gj
-                    mp[j] = mj
-                    vp[j] = vj
-                    wp[j] -= learningRate * ((mj / c1) / ((vj / c2).squareRoot() + eps) + decay * wp[j])
-                }
+                adamWUpdate(wp, gp, mp, vp, range, rate: learningRate, decay: decay, b1: b1, b2: b2, c1: c1, c2: c2, eps: eps)
             }
         }
     }
@@ -115,4 +108,34 @@ public func clipGradients(_ gradients: LlamaWeights, config: LlamaConfig, maxNor
         }
     }
     return norm
+}
+
+/// The AdamW element update over `range`, eight lanes at a time (same arithmetic per lane as the
+/// scalar tail, so results do not depend on where a chunk boundary falls).
+@inline(__always)
+private func adamWUpdate(_ w: UnsafeMutablePointer<Float>, _ g: UnsafeMutablePointer<Float>,
+                         _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>, _ range: Range<Int>,
+                         rate: Float, decay: Float, b1: Float, b2: Float, c1: Float, c2: Float, eps: Float) {
+    typealias V8 = SIMD8<Float>
+    var j = range.lowerBound
+    while j + 8 <= range.upperBound {
+        let gj = UnsafeRawPointer(g + j).loadUnaligned(as: V8.self)
+        let mj = b1 * UnsafeRawPointer(m + j).loadUnaligned(as: V8.self) + (1 - b1) * gj
+        let vj = b2 * UnsafeRawPointer(v + j).loadUnaligned(as: V8.self) + (1 - b2) * gj * gj
+        let wj = UnsafeRawPointer(w + j).loadUnaligned(as: V8.self)
+        UnsafeMutableRawPointer(m + j).storeBytes(of: mj, as: V8.self)
+        UnsafeMutableRawPointer(v + j).storeBytes(of: vj, as: V8.self)
+        let update = (mj / c1) / ((vj / c2).squareRoot() + eps) + decay * wj
+        UnsafeMutableRawPointer(w + j).storeBytes(of: wj - rate * update, as: V8.self)
+        j += 8
+    }
+    while j < range.upperBound {
+        let gj = g[j]
+        let mj = b1 * m[j] + (1 - b1) * gj
+        let vj = b2 * v[j] + (1 - b2) * gj * gj
+        m[j] = mj
+        v[j] = vj
+        w[j] -= rate * ((mj / c1) / ((vj / c2).squareRoot() + eps) + decay * w[j])
+        j += 1
+    }
 }
