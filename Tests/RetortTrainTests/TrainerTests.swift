@@ -201,3 +201,37 @@ final class LogitsObjectiveTests: XCTestCase {
         XCTAssertEqual(loss.distillation, 0)
     }
 }
+
+extension LogitsObjectiveTests {
+    /// The fused sparse objective equals CE + the reference sparse KL (Losses/SparseDistillation.swift).
+    func testFusedSparseMatchesReference() {
+        for (v, k, alpha, tau) in [(64, 8, Float(0.5), Float(2)), (40, 39, 1.0, 1), (100, 3, 0.2, 0.7)] {
+            let n = 5
+            var rng = SplitMix(seed: UInt64(v * k))
+            let z = (0..<n * v).map { _ in 5 * (rng.nextUnit() * 2 - 1) }
+            let t = (0..<n * v).map { _ in 5 * (rng.nextUnit() * 2 - 1) }
+            let y = (0..<n).map { _ in Int32(rng.nextInt(v)) }
+            var ids = [Int32](repeating: 0, count: n * k), lp = [Float](repeating: 0, count: n * k)
+            var rest = [Float](repeating: 0, count: n)
+            sparseTeacherFromLogits(&ids, &lp, &rest, t, rows: n, vocab: v, topK: k, temperature: tau)
+            let scale: Float = 1.3
+            var fused = [Float](repeating: accumulationSentinel, count: n * v)
+            let loss = fusedSparseDistillationRows(&fused, z, labels: y, ids: ids, logProbs: lp, rest: rest, topK: k,
+                                                   rows: n, vocab: v, alpha: alpha, temperature: tau, scale: scale,
+                                                   scratch: LogitsScratch(vocab: v))
+            var rows = [Float](repeating: 0, count: n)
+            let ce = crossEntropyForward(&rows, z, y, rows: n, vocab: v)
+            let kd = sparseDistillationForward(&rows, z, ids, lp, rest, rows: n, vocab: v, topK: k, temperature: tau)
+            var grad = [Float](repeating: 0, count: n * v)
+            crossEntropyBackward(&grad, z, y, rows: n, vocab: v, scale: scale * (1 - alpha) / Float(n))
+            sparseDistillationBackward(&grad, z, ids, lp, rest, rows: n, vocab: v, topK: k, temperature: tau,
+                                       scale: scale * alpha / Float(n))
+            let label = "V=\(v) K=\(k) α=\(alpha) τ=\(tau)"
+            XCTAssertEqual(loss.crossEntropy, Double(ce), accuracy: Double(Self.tolerance) * Double(max(1, ce)), label)
+            XCTAssertEqual(loss.distillation, Double(kd), accuracy: Double(Self.tolerance) * Double(max(1, kd)), label)
+            let gmax = grad.map(abs).max()!
+            XCTAssertEqual(mismatches(fused.map { $0 - accumulationSentinel }, grad, tolerance: Self.tolerance,
+                                      relativeTo: gmax), "", label)
+        }
+    }
+}
