@@ -91,7 +91,7 @@ public enum RTMChecksum {
     }
 
     /// "0x" + 16 lowercase hex digits, for messages.
-    static func hex(_ value: UInt64) -> String {
+    public static func hex(_ value: UInt64) -> String {
         let digits = String(value, radix: 16)
         return "0x" + String(repeating: "0", count: 16 - digits.utf8.count) + digits
     }

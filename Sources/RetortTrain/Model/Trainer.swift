@@ -56,7 +56,7 @@ public struct MicroBatchLoss {
 /// clip → AdamW at the scheduled rate. Owns the graph (activations) and optimizer state.
 public final class Trainer: @unchecked Sendable {
     public let model: LlamaModel
-    public let settings: TrainingSettings
+    public private(set) var settings: TrainingSettings
     public let graph: TrainingGraph
     public let optimizer: AdamW
 
@@ -70,6 +70,12 @@ public final class Trainer: @unchecked Sendable {
 
     /// Updates applied so far.
     public var step: Int { optimizer.step }
+
+    /// Steps the learning-rate schedule spans (set when a time budget fixes the run's length).
+    public var scheduleTotalSteps: Int {
+        get { settings.schedule.totalSteps }
+        set { settings.schedule.totalSteps = max(1, newValue) }
+    }
 
     /// One optimizer step. `tokens(i)` gives micro-batch i's B·T input ids; `loss(graph, i, scale)`
     /// runs after its forward pass (see `MicroBatchLoss`).

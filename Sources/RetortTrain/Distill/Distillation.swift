@@ -1,0 +1,385 @@
+import Foundation
+import RetortModel
+
+/// Settings of a distillation run; the defaults are the documented recipe (docs/DISTILLATION.md).
+public struct DistillSettings: Codable, Equatable, Sendable {
+    /// Tokens per training sequence (T) and sequences per micro-batch (B).
+    public var sequenceLength = 256
+    public var batch = 1
+    /// Micro-batches per optimizer step.
+    public var accumulation = 4
+    public var peakLearningRate: Float = 1e-3
+    public var warmupSteps = 10
+    public var minimumLearningRatio: Float = 0.1
+    public var weightDecay: Float = 0.05
+    public var maxGradientNorm = 1.0
+    /// Weight of the distillation term: α·τ²·KL + (1 − α)·CE.
+    public var alpha: Float = 0.5
+    public var temperature: TemperatureSchedule = .constant(1)
+    /// Teacher signal: top-K of the teacher cache; 0 = the full distribution, teacher run online.
+    public var topK = 64
+    /// Fraction of the steps, at the end, trained on hard labels only (α = 0): a second stage.
+    public var hardLabelFraction = 0.0
+    /// Budget: stop after this many training tokens and/or minutes (at least one must be set).
+    public var maxTokens: Int?
+    public var maxMinutes: Double?
+    /// Validation every N steps over the first `evalTokens` tokens of the validation text (0 = never).
+    public var evalEvery = 100
+    public var evalTokens = 2048
+    /// Checkpoint every N steps (0 = only on interrupt and at the end).
+    public var checkpointEvery = 50
+    /// Seed of the data order.
+    public var seed: UInt64 = 1
+
+    public init() {}
+
+    public var tokensPerStep: Int { sequenceLength * batch * accumulation }
+
+    /// Checks ranges; `source` names where the settings came from in errors.
+    public func validate(source: String = "distill") throws {
+        func fail(_ field: String, _ message: String) -> ModelError { ModelError(file: source, field: field, message: message) }
+        guard sequenceLength >= 2 else { throw fail("sequence-length", "\(sequenceLength) must be ≥ 2") }
+        guard batch >= 1, accumulation >= 1 else { throw fail("batch", "batch and accumulation must be ≥ 1") }
+        guard peakLearningRate > 0, peakLearningRate.isFinite else { throw fail("lr", "\(peakLearningRate) must be > 0") }
+        guard (0...1).contains(alpha) else { throw fail("alpha", "\(alpha) must be in 0...1") }
+        guard (0...1).contains(minimumLearningRatio) else { throw fail("min-lr-ratio", "must be in 0...1") }
+        guard (0..<1).contains(hardLabelFraction) else { throw fail("hard-label-fraction", "\(hardLabelFraction) must be in 0..<1") }
+        guard topK >= 0 else { throw fail("top-k", "\(topK) must be ≥ 0") }
+        guard maxTokens != nil || maxMinutes != nil else { throw fail("budget", "set --max-tokens and/or --max-minutes") }
+        if let maxTokens, maxTokens < tokensPerStep {
+            throw fail("max-tokens", "\(maxTokens) is less than one step (\(tokensPerStep) tokens)")
+        }
+        if let maxMinutes, !(maxMinutes > 0) { throw fail("max-minutes", "\(maxMinutes) must be > 0") }
+        for t in [temperature.temperature(at: 0), temperature.temperature(at: 1)] where !(t > 0) {
+            throw fail("temperature", "\(t) must be > 0")
+        }
+    }
+}
+
+/// One logged optimizer step.
+public struct DistillStep: Codable, Equatable, Sendable {
+    public var step: Int
+    public var loss: Double
+    public var crossEntropy: Double
+    public var distillation: Double
+    public var gradientNorm: Double
+    public var learningRate: Float
+    public var temperature: Float
+    public var alpha: Float
+}
+
+/// One validation pass.
+public struct DistillEvaluation: Codable, Equatable, Sendable {
+    public var step: Int
+    public var tokens: Int
+    public var perplexity: Double
+    public var teacherPerplexity: Double
+    public var klToTeacher: Double
+    public var top1Agreement: Double
+}
+
+/// Everything a checkpoint records besides tensors; enough to continue exactly.
+public struct DistillState: Codable, Equatable, Sendable {
+    public var settings: DistillSettings
+    /// Optimizer steps the schedule spans (fixed at the start, or after the first steps when
+    /// only a time budget is given).
+    public var totalSteps: Int?
+    public var step = 0
+    public var tokensSeen = 0
+    /// Training seconds before this process (the budget counts across resumes).
+    public var elapsedSeconds = 0.0
+    public var history: [DistillStep] = []
+    public var evaluations: [DistillEvaluation] = []
+    /// Free-form provenance carried from the start (teacher hash, data hash, student plan).
+    public var provenance: [String: String] = [:]
+    public var studentConfig: [String: Int] = [:]
+
+    public init(settings: DistillSettings) { self.settings = settings }
+}
+
+/// Where the teacher's targets come from for a window of the (ordered) training stream.
+public protocol TeacherSignal: AnyObject {
+    /// Top-K per token (0: the full distribution through `logits`).
+    var topK: Int { get }
+    /// Makes windows `windows` available (computing them if needed).
+    func prepare(windows: Range<Int>) throws
+    /// Sparse signal of window `w` at τ = 1: ids, log-probs (T, K), rest (T).
+    func sparse(window w: Int, ids: UnsafeMutablePointer<Int32>, logProbs: UnsafeMutablePointer<Float>,
+                rest: UnsafeMutablePointer<Float>) throws
+    /// Full logits (T, V) of window `w` into `out`.
+    func logits(window w: Int, into out: UnsafeMutablePointer<Float>) throws
+}
+
+/// The teacher run online on every window (full distribution, nothing stored).
+public final class OnlineTeacher: TeacherSignal {
+    public let topK = 0
+    let session: LlamaSession
+    let windows: TrainingWindows
+
+    public init(teacher: LlamaModel, windows: TrainingWindows) {
+        session = LlamaSession(model: teacher, capacity: windows.length)
+        self.windows = windows
+    }
+
+    public func prepare(windows: Range<Int>) {}
+
+    public func sparse(window w: Int, ids: UnsafeMutablePointer<Int32>, logProbs: UnsafeMutablePointer<Float>,
+                       rest: UnsafeMutablePointer<Float>) throws {
+        preconditionFailure("OnlineTeacher gives full logits")
+    }
+
+    public func logits(window w: Int, into out: UnsafeMutablePointer<Float>) throws {
+        session.reset()
+        let logits = try session.forward(Array(windows.window(w)), logits: .all)
+        out.update(from: logits.baseAddress!, count: logits.count)
+    }
+}
+
+/// The training token stream cut into windows of `length` tokens plus one (the last label), in a
+/// seeded order: window i holds tokens of source window order[i]. Windows do not overlap.
+public struct TrainingWindows: Sendable {
+    public let tokens: [Int32]
+    public let length: Int
+    public let order: [Int]
+
+    public init(tokens: [Int32], length: Int, seed: UInt64, source: String = "data") throws {
+        guard length >= 2 else { throw ModelError(file: source, field: "sequence-length", message: "\(length) must be ≥ 2") }
+        let count = (tokens.count - 1) / length
+        guard count >= 1 else {
+            throw ModelError(file: source, field: "tokens", message: "\(tokens.count) tokens is less than one sequence of \(length) + 1")
+        }
+        self.tokens = tokens
+        self.length = length
+        var order = Array(0..<count)
+        var state = seed
+        for i in stride(from: count - 1, to: 0, by: -1) {   // Fisher–Yates with SplitMix64
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            z ^= z >> 31
+            order.swapAt(i, Int(z % UInt64(i + 1)))
+        }
+        self.order = order
+    }
+
+    public var count: Int { order.count }
+
+    /// Input tokens of window i (i taken modulo the count: later epochs repeat the order).
+    public func window(_ i: Int) -> ArraySlice<Int32> {
+        let start = order[i % order.count] * length
+        return tokens[start ..< start + length]
+    }
+
+    /// Next-token labels of window i.
+    public func labels(_ i: Int) -> ArraySlice<Int32> {
+        let start = order[i % order.count] * length + 1
+        return tokens[start ..< start + length]
+    }
+
+    /// The windows' tokens in training order, concatenated (what a teacher cache is built over).
+    public var orderedTokens: [Int32] {
+        var out: [Int32] = []
+        out.reserveCapacity(order.count * length)
+        for i in 0..<order.count { out += window(i) }
+        return out
+    }
+}
+
+/// A distillation run: the student trained on the teacher's signal over `windows`, with
+/// validation, checkpoints and a budget. Deterministic given its inputs: resuming from a
+/// checkpoint continues with the same losses as an uninterrupted run.
+public final class Distillation {
+    public let teacher: LlamaModel
+    public let student: LlamaModel
+    public let windows: TrainingWindows
+    public let signal: TeacherSignal
+    public let trainer: Trainer
+    public private(set) var state: DistillState
+    public let validation: [Int32]
+    public let checkpointPath: String?
+    /// Set from a signal handler: the loop writes a checkpoint and returns after the current step.
+    nonisolated(unsafe) public static var interrupted = false
+
+    // Per micro-batch teacher buffers.
+    let ids: UnsafeMutablePointer<Int32>
+    let logProbs: UnsafeMutablePointer<Float>
+    let rest: UnsafeMutablePointer<Float>
+    let teacherLogits: FloatBuffer?
+
+    public init(teacher: LlamaModel, student: LlamaModel, windows: TrainingWindows, signal: TeacherSignal,
+                validation: [Int32], state: DistillState, checkpointPath: String?) throws {
+        let s = state.settings
+        try s.validate()
+        guard windows.length == s.sequenceLength else {
+            throw ModelError(file: "distill", field: "sequence-length", message: "windows of \(windows.length), settings \(s.sequenceLength)")
+        }
+        guard teacher.config.vocabSize == student.config.vocabSize else {
+            throw ModelError(file: "distill", field: "vocab", message: "teacher \(teacher.config.vocabSize), student \(student.config.vocabSize)")
+        }
+        self.teacher = teacher
+        self.student = student
+        self.windows = windows
+        self.signal = signal
+        self.validation = validation
+        self.state = state
+        self.checkpointPath = checkpointPath
+        let settings = TrainingSettings(
+            batch: s.batch, sequenceLength: s.sequenceLength, accumulation: s.accumulation,
+            schedule: LearningRateSchedule(peak: s.peakLearningRate, warmupSteps: s.warmupSteps,
+                                           totalSteps: max(1, state.totalSteps ?? 1_000_000),
+                                           minimumRatio: s.minimumLearningRatio),
+            adamW: AdamWSettings(weightDecay: s.weightDecay), maxGradientNorm: s.maxGradientNorm)
+        trainer = Trainer(model: student, settings: settings)
+        let n = s.batch * s.sequenceLength, k = max(signal.topK, 1)
+        ids = .allocate(capacity: n * k)
+        logProbs = .allocate(capacity: n * k)
+        rest = .allocate(capacity: n)
+        teacherLogits = signal.topK == 0 ? FloatBuffer(count: n * student.config.vocabSize) : nil
+    }
+
+    deinit {
+        ids.deallocate()
+        logProbs.deallocate()
+        rest.deallocate()
+    }
+
+    /// Restores tensors and state from a checkpoint written by this class.
+    public func resume(from path: String) throws {
+        state = try Checkpoint.read(DistillState.self, from: path, model: student, optimizer: trainer.optimizer)
+        trainer.optimizer.restore(step: state.step)
+        if let total = state.totalSteps { setTotalSteps(total) }
+    }
+
+    public func writeCheckpoint() throws {
+        guard let checkpointPath else { return }
+        try Checkpoint.write(to: checkpointPath, state: state, model: student, optimizer: trainer.optimizer)
+    }
+
+    private func setTotalSteps(_ total: Int) {
+        state.totalSteps = total
+        trainer.scheduleTotalSteps = total
+    }
+
+    /// α and τ for the step numbered `step` (0-based) of `total`.
+    func mix(step: Int, total: Int) -> (alpha: Float, temperature: Float) {
+        let s = state.settings
+        let progress = total > 1 ? Double(step) / Double(total - 1) : 0
+        let hardFrom = Int((1 - s.hardLabelFraction) * Double(total))
+        let alpha = s.hardLabelFraction > 0 && step >= hardFrom ? 0 : s.alpha
+        return (alpha, s.temperature.temperature(at: progress))
+    }
+
+    /// Trains until the budget is spent (or `Distillation.interrupted`). `progress` receives each
+    /// step; `evaluated` each validation. Returns true when the budget was completed.
+    @discardableResult
+    public func run(progress: (DistillStep, DistillState, Double) -> Void = { _, _, _ in },
+                    evaluated: (DistillEvaluation) -> Void = { _ in }) throws -> Bool {
+        let s = state.settings
+        let clock = ContinuousClock()
+        let start = clock.now
+        let startElapsed = state.elapsedSeconds
+        if state.totalSteps == nil, let maxTokens = s.maxTokens {
+            setTotalSteps(max(1, maxTokens / s.tokensPerStep))
+        }
+        let perStep = s.batch * s.accumulation
+        while true {
+            let elapsed = startElapsed + start.duration(to: clock.now).seconds
+            if let total = state.totalSteps, state.step >= total { break }
+            if let minutes = s.maxMinutes, elapsed >= minutes * 60 { break }
+            if Self.interrupted {
+                state.elapsedSeconds = elapsed
+                try writeCheckpoint()
+                return false
+            }
+            let first = state.step * perStep
+            try signal.prepare(windows: first ..< first + perStep)
+            let total = state.totalSteps ?? max(state.step + 1, 1_000_000)
+            let (alpha, tau) = mix(step: state.step, total: total)
+            let report = try trainStep(firstWindow: first, alpha: alpha, temperature: tau)
+            state.step = report.step
+            state.tokensSeen += s.tokensPerStep
+            let logged = DistillStep(step: report.step, loss: report.loss, crossEntropy: report.parts["ce"] ?? 0,
+                                     distillation: report.parts["kd"] ?? 0, gradientNorm: report.gradientNorm,
+                                     learningRate: report.learningRate, temperature: tau, alpha: alpha)
+            state.history.append(logged)
+            state.elapsedSeconds = startElapsed + start.duration(to: clock.now).seconds
+            // A time-only budget fixes the schedule's length after the first steps' speed is known.
+            if state.totalSteps == nil, state.step == 3, let minutes = s.maxMinutes {
+                let perStepSeconds = state.elapsedSeconds / 3
+                setTotalSteps(max(4, Int((minutes * 60 * 0.97) / perStepSeconds)))
+            }
+            progress(logged, state, state.elapsedSeconds)
+            if s.evalEvery > 0, state.step % s.evalEvery == 0, !validation.isEmpty {
+                let e = try evaluate(tokens: Array(validation.prefix(s.evalTokens)))
+                state.evaluations.append(e)
+                evaluated(e)
+            }
+            if s.checkpointEvery > 0, state.step % s.checkpointEvery == 0 { try writeCheckpoint() }
+        }
+        try writeCheckpoint()
+        return true
+    }
+
+    /// One optimizer step over `accumulation` micro-batches starting at window `firstWindow`.
+    func trainStep(firstWindow: Int, alpha: Float, temperature tau: Float) throws -> StepReport {
+        let s = state.settings
+        let t = s.sequenceLength, b = s.batch, k = signal.topK, v = student.config.vocabSize
+        var labels = [Int32](repeating: 0, count: b * t)
+        var failure: Error?
+        let report = trainer.step(tokens: { micro in
+            var input: [Int32] = []
+            input.reserveCapacity(b * t)
+            for j in 0..<b { input += windows.window(firstWindow + micro * b + j) }
+            return input
+        }) { graph, micro, scale in
+            do {
+                for j in 0..<b {
+                    let w = firstWindow + micro * b + j
+                    labels.replaceSubrange(j * t ..< (j + 1) * t, with: windows.labels(w))
+                    if k > 0 {
+                        try signal.sparse(window: w % windows.count, ids: ids + j * t * k, logProbs: logProbs + j * t * k,
+                                          rest: rest + j * t)
+                    } else if alpha > 0 {
+                        try signal.logits(window: w % windows.count, into: teacherLogits!.pointer + j * t * v)
+                    }
+                }
+            } catch {
+                failure = error
+                return MicroBatchLoss(loss: .nan)
+            }
+            let loss: LogitsLoss = labels.withUnsafeBufferPointer { lb in
+                if k > 0 && alpha > 0 {
+                    if tau != 1 {
+                        temperSparseTeacher(logProbs, rest, logProbs, rest, rows: b * t, vocab: v, topK: k, temperature: tau)
+                    }
+                    return fusedSparseDistillationRows(graph.dLogits.pointer, graph.logits.pointer, labels: lb.baseAddress!,
+                                                       ids: ids, logProbs: logProbs, rest: rest, topK: k, rows: b * t,
+                                                       vocab: v, alpha: alpha, temperature: tau, scale: scale,
+                                                       scratch: graph.logitsScratch)
+                }
+                return fusedDistillationRows(graph.dLogits.pointer, graph.logits.pointer, labels: lb.baseAddress!,
+                                             teacher: alpha > 0 ? UnsafePointer(teacherLogits!.pointer) : nil,
+                                             rows: b * t, vocab: v, alpha: alpha, temperature: tau, scale: scale,
+                                             scratch: graph.logitsScratch)
+            }
+            return MicroBatchLoss(loss: loss.total, parts: ["ce": loss.crossEntropy, "kd": loss.distillation])
+        }
+        if let failure { throw failure }
+        return report
+    }
+
+    /// Student vs teacher on `tokens`: windows of the training length, disjoint.
+    public func evaluate(tokens: [Int32]) throws -> DistillEvaluation {
+        let t = state.settings.sequenceLength
+        let teacherSession = LlamaSession(model: teacher, capacity: t)
+        let studentSession = LlamaSession(model: student, capacity: t)
+        let options = PerplexityOptions(context: t, stride: t, method: .sliding)
+        let r = try evaluateComparison(vocabularySize: student.config.vocabSize, tokens: tokens, bos: nil, options: options,
+                                       reference: { w in teacherSession.reset(); return try teacherSession.forward(w, logits: .all) },
+                                       candidate: { w in studentSession.reset(); return try studentSession.forward(w, logits: .all) })
+        return DistillEvaluation(step: state.step, tokens: r.scoredTokens, perplexity: r.candidate.perplexity,
+                                 teacherPerplexity: r.reference.perplexity, klToTeacher: r.meanKL,
+                                 top1Agreement: r.top1Agreement)
+    }
+}

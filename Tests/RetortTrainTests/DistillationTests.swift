@@ -1,0 +1,163 @@
+import Foundation
+import RetortModel
+import RetortTestSupport
+@testable import RetortTrain
+import XCTest
+
+/// The distillation loop on tiny synthetic models: budgets, the second stage, checkpoints that
+/// resume exactly, and corrupt or mismatched checkpoints rejected with the field named.
+final class DistillationTests: XCTestCase {
+    static let studentConfig: LlamaConfig = {
+        var c = TinyModels.config
+        c.layerCount = 1
+        c.dim = 8
+        c.headCount = 2
+        c.kvHeadCount = 1
+        c.ffnDim = 12
+        return c
+    }()
+
+    /// A sparse teacher signal computed from the teacher's logits (what a cache stores).
+    final class SparseTeacher: TeacherSignal {
+        let topK: Int
+        let online: OnlineTeacher
+        let vocab: Int, length: Int
+        init(teacher: LlamaModel, windows: TrainingWindows, topK: Int) {
+            self.topK = topK
+            online = OnlineTeacher(teacher: teacher, windows: windows)
+            vocab = teacher.config.vocabSize
+            length = windows.length
+        }
+        func prepare(windows: Range<Int>) {}
+        func sparse(window w: Int, ids: UnsafeMutablePointer<Int32>, logProbs: UnsafeMutablePointer<Float>,
+                    rest: UnsafeMutablePointer<Float>) throws {
+            let logits = FloatBuffer(count: length * vocab)
+            try online.logits(window: w, into: logits.pointer)
+            sparseTeacherFromLogits(ids, logProbs, rest, logits.pointer, rows: length, vocab: vocab, topK: topK, temperature: 1)
+        }
+        func logits(window w: Int, into out: UnsafeMutablePointer<Float>) throws { try online.logits(window: w, into: out) }
+    }
+
+    private func make(topK: Int, settings: (inout DistillSettings) -> Void = { _ in },
+                      checkpoint: String? = nil) throws -> Distillation {
+        let teacher = TinyModels.random(seed: 1)
+        let student = LlamaModel(config: Self.studentConfig)
+        initializeRandom(student, seed: 2, standardDeviation: 0.2)
+        var s = DistillSettings()
+        s.sequenceLength = 6
+        s.batch = 2
+        s.accumulation = 2
+        s.maxTokens = 8 * s.tokensPerStep
+        s.topK = topK
+        s.peakLearningRate = 1e-2
+        s.warmupSteps = 2
+        s.evalEvery = 0
+        s.checkpointEvery = 0
+        s.temperature = .linear(start: 2, end: 1)
+        settings(&s)
+        let tokens = (0..<400).map { Int32(($0 * 7 + $0 / 5) % TinyModels.config.vocabSize) }
+        let windows = try TrainingWindows(tokens: tokens, length: s.sequenceLength, seed: s.seed)
+        let signal: TeacherSignal = topK > 0 ? SparseTeacher(teacher: teacher, windows: windows, topK: topK)
+                                             : OnlineTeacher(teacher: teacher, windows: windows)
+        return try Distillation(teacher: teacher, student: student, windows: windows, signal: signal,
+                                validation: Array(tokens.prefix(60)), state: DistillState(settings: s),
+                                checkpointPath: checkpoint)
+    }
+
+    private func temporaryPath(_ name: String) -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("retort-distill-\(getpid())")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir.appendingPathComponent(name).path
+    }
+
+    func testTokenBudgetSetsStepsAndLossFalls() throws {
+        let d = try make(topK: 0)
+        XCTAssertTrue(try d.run())
+        XCTAssertEqual(d.state.step, 8)
+        XCTAssertEqual(d.state.tokensSeen, 8 * 24)
+        XCTAssertLessThan(d.state.history.last!.loss, d.state.history.first!.loss)
+        XCTAssertEqual(d.state.history.first!.temperature, 2)
+        XCTAssertEqual(d.state.history.last!.temperature, 1)
+    }
+
+    func testSecondStageTrainsOnHardLabels() throws {
+        let d = try make(topK: 0) { $0.hardLabelFraction = 0.25 }
+        try d.run()
+        XCTAssertEqual(d.state.history.map(\.alpha), [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0, 0])
+        XCTAssertEqual(d.state.history.last!.distillation, 0)
+    }
+
+    /// Interrupted after 3 steps, resumed from the checkpoint: the remaining losses are
+    /// bit-identical to an uninterrupted run's.
+    func testResumeReproducesUninterruptedRun() throws {
+        for topK in [0, 5] {
+            let whole = try make(topK: topK)
+            try whole.run()
+            let path = temporaryPath("resume-\(topK).rtck")
+            let first = try make(topK: topK, checkpoint: path)
+            defer { Distillation.interrupted = false }
+            let finished = try first.run(progress: { step, _, _ in if step.step == 3 { Distillation.interrupted = true } })
+            XCTAssertFalse(finished)
+            Distillation.interrupted = false
+            XCTAssertEqual(first.state.step, 3)
+            let second = try make(topK: topK, checkpoint: path)
+            try second.resume(from: path)
+            XCTAssertEqual(second.state.step, 3)
+            XCTAssertTrue(try second.run())
+            XCTAssertEqual(second.state.history, whole.state.history, "top-K \(topK)")
+            XCTAssertEqual(second.student.weights.layers[0].wq.array, whole.student.weights.layers[0].wq.array)
+        }
+    }
+
+    func testCorruptCheckpointIsRejected() throws {
+        let path = temporaryPath("corrupt.rtck")
+        let d = try make(topK: 0, checkpoint: path)
+        try d.run()
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[bytes.count / 2] ^= 0x10
+        try bytes.write(to: URL(fileURLWithPath: path))
+        let fresh = try make(topK: 0, checkpoint: path)
+        XCTAssertThrowsError(try fresh.resume(from: path)) { error in
+            XCTAssertEqual((error as? ModelError)?.field, "checksum", "\(error)")
+        }
+        try Data(bytes.prefix(40)).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try fresh.resume(from: path)) { error in
+            XCTAssertEqual((error as? ModelError)?.field, "size", "\(error)")
+        }
+    }
+
+    func testCheckpointOfAnotherShapeIsRejected() throws {
+        let path = temporaryPath("shape.rtck")
+        let d = try make(topK: 0, checkpoint: path)
+        try d.run()
+        var c = Self.studentConfig
+        c.ffnDim = 16
+        let other = LlamaModel(config: c)
+        XCTAssertThrowsError(try Checkpoint.read(DistillState.self, from: path, model: other,
+                                                 optimizer: AdamW(config: c))) { error in
+            XCTAssertEqual((error as? ModelError)?.field, "config[ffn]", "\(error)")
+        }
+    }
+
+    func testSettingsValidationNamesTheField() {
+        var s = DistillSettings()
+        XCTAssertThrowsError(try s.validate()) { XCTAssertEqual(($0 as? ModelError)?.field, "budget") }
+        s.maxMinutes = 1
+        s.alpha = 1.5
+        XCTAssertThrowsError(try s.validate()) { XCTAssertEqual(($0 as? ModelError)?.field, "alpha") }
+        s.alpha = 0.5
+        s.maxTokens = 10
+        XCTAssertThrowsError(try s.validate()) { XCTAssertEqual(($0 as? ModelError)?.field, "max-tokens") }
+    }
+
+    func testWindowsAreASeededPermutation() throws {
+        let tokens = (0..<101).map { Int32($0) }
+        let a = try TrainingWindows(tokens: tokens, length: 10, seed: 3)
+        XCTAssertEqual(a.count, 10)
+        XCTAssertEqual(a.order.sorted(), Array(0..<10))
+        XCTAssertEqual(a.order, try TrainingWindows(tokens: tokens, length: 10, seed: 3).order)
+        XCTAssertNotEqual(a.order, try TrainingWindows(tokens: tokens, length: 10, seed: 4).order)
+        XCTAssertEqual(Array(a.labels(0)), Array(a.window(0)).map { $0 + 1 })
+        XCTAssertThrowsError(try TrainingWindows(tokens: [1, 2], length: 10, seed: 1))
+    }
+}
