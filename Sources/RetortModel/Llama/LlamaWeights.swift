@@ -39,6 +39,15 @@ public final class LlamaWeights: @unchecked Sendable {
         finalNorm = FloatBuffer(count: c.dim)
         output = c.tiedEmbeddings ? tokenEmbedding : FloatBuffer(count: c.vocabSize * c.dim)
     }
+
+    /// Wraps existing buffers without copying (e.g. a teacher with one block left out, sharing the
+    /// teacher's memory). Pass the embedding again as `output` for a tied head.
+    public init(tokenEmbedding: FloatBuffer, layers: [LlamaLayerWeights], finalNorm: FloatBuffer, output: FloatBuffer) {
+        self.tokenEmbedding = tokenEmbedding
+        self.layers = layers
+        self.finalNorm = finalNorm
+        self.output = output
+    }
 }
 
 /// The one table mapping on-disk (GGUF) tensor names to parameters, with their shapes

@@ -1,0 +1,281 @@
+import COpenBLAS
+import RetortModel
+
+// Importance of the teacher's parts, measured on calibration text: which blocks, attention heads,
+// MLP channels and residual channels a pruned student should keep.
+//
+// Dimensions as in `LlamaConfig`: L layers, D width, H/G query/kv heads of width E, F MLP width,
+// V vocabulary; N calibration tokens in all (the sum of the sequences' lengths).
+//
+// Depth (one number per block l):
+//   layerScores[l] = (1/N) Σ_tokens KL(p_teacher ‖ p_teacher without block l)   (nats, τ = 1)
+// where "without block l" feeds block l's input straight to block l+1 (the block becomes the
+// identity). Every position of every sequence counts, each sequence evaluated from its start.
+//
+// Width (activation-based; each is the mean over the N calibration tokens of a magnitude, sums
+// accumulated in Double across sequences and divided by N once):
+//   headScores[l][h]    = mean_n ‖att_h[n] · W_o[:, hE ..< (h+1)E]ᵀ‖₂ — the L2 norm of what head h
+//                         writes into the residual stream (its attention output through its slice
+//                         of W_o), so a head whose output or W_o slice is zero scores 0;
+//   kvGroupScores[l][g] = Σ headScores[l][h] over the query heads h of kv group g;
+//   ffnScores[l][j]     = mean_n |silu(gate[n, j]) · up[n, j]| · ‖W_down[:, j]‖₂ — again the norm
+//                         of channel j's write into the residual stream;
+//   channelScores[c]    = mean over the N tokens and the 2L+1 RMSNorm outputs (each block's
+//                         attention and MLP input, and the final norm) of |x̂[n, c]|: the residual
+//                         channel's magnitude as the blocks and the head read it (norm weights
+//                         included).
+
+/// What `measureImportance` found, for one teacher shape. Scores are ≥ 0; larger is more important.
+public struct TeacherImportance: Codable, Equatable, Sendable {
+    /// The teacher shape these scores index (L, D, H, G, F).
+    public var teacher: StudentShape
+    /// Calibration sequences and tokens (N) the scores average over.
+    public var sequences: Int
+    public var tokens: Int
+    /// (L) mean KL(teacher ‖ teacher without block l) per token, nats.
+    public var layerScores: [Double]
+    /// (L, H) mean L2 norm of each query head's contribution to the residual stream.
+    public var headScores: [[Double]]
+    /// (L, G) sum of the head scores of each kv group.
+    public var kvGroupScores: [[Double]]
+    /// (L, F) mean |silu(gate)·up| times the L2 norm of the matching W_down column.
+    public var ffnScores: [[Double]]
+    /// (D) mean |RMSNorm output| per residual channel over all 2L+1 norms.
+    public var channelScores: [Double]
+
+    public init(teacher: StudentShape, sequences: Int, tokens: Int, layerScores: [Double], headScores: [[Double]],
+                kvGroupScores: [[Double]], ffnScores: [[Double]], channelScores: [Double]) {
+        self.teacher = teacher
+        self.sequences = sequences
+        self.tokens = tokens
+        self.layerScores = layerScores
+        self.headScores = headScores
+        self.kvGroupScores = kvGroupScores
+        self.ffnScores = ffnScores
+        self.channelScores = channelScores
+    }
+
+    /// Teacher blocks from most to least important (by `layerScores`; ties by index).
+    public var depthRanking: [Int] { rankDescending(layerScores) }
+
+    /// Checks the record matches `teacher` and every score is finite and ≥ 0 (a record read back
+    /// from disk is input like any other). `source` names it in the error.
+    public func validate(teacher c: LlamaConfig, source: String = "importance") throws(PruningError) {
+        func fail(_ field: String, _ message: String) -> PruningError {
+            PruningError(source: source, field: field, message: message)
+        }
+        guard teacher == StudentShape(c) else {
+            throw fail("teacher", "measured on \(teacher), the teacher is \(StudentShape(c))")
+        }
+        func check(_ values: [Double], _ count: Int, _ field: String) throws(PruningError) {
+            guard values.count == count else { throw fail(field, "\(values.count) scores, expected \(count)") }
+            if let i = values.firstIndex(where: { !($0.isFinite && $0 >= 0) }) {
+                throw fail("\(field)[\(i)]", "\(values[i]) is not a finite score ≥ 0")
+            }
+        }
+        func check(_ rows: [[Double]], _ count: Int, _ field: String) throws(PruningError) {
+            guard rows.count == c.layerCount else { throw fail(field, "\(rows.count) layers, expected \(c.layerCount)") }
+            for (l, row) in rows.enumerated() { try check(row, count, "\(field)[\(l)]") }
+        }
+        try check(layerScores, c.layerCount, "layerScores")
+        try check(headScores, c.headCount, "headScores")
+        try check(kvGroupScores, c.kvHeadCount, "kvGroupScores")
+        try check(ffnScores, c.ffnDim, "ffnScores")
+        try check(channelScores, c.dim, "channelScores")
+    }
+}
+
+/// Progress of `measureImportance`: the activation pass counts sequences, the depth pass blocks.
+public struct ImportanceProgress: Sendable, Equatable {
+    public enum Stage: String, Sendable { case activations, depth }
+    public let stage: Stage
+    public let completed: Int
+    public let total: Int
+
+    public init(stage: Stage, completed: Int, total: Int) {
+        self.stage = stage
+        self.completed = completed
+        self.total = total
+    }
+}
+
+/// Measures depth and width importance of `teacher` on calibration `sequences` (token ids,
+/// each evaluated from position 0; lengths may differ). See the top of this file for the exact
+/// scores. Cost: one training-engine forward per sequence (activations) plus L + 1 inference
+/// forwards per sequence (the teacher and each one-block-skipped teacher). Memory: the teacher's
+/// logits for all sequences are kept, N·V floats.
+public func measureImportance(teacher: LlamaModel, sequences: [[Int32]],
+                              progress: ((ImportanceProgress) -> Void)? = nil) throws(PruningError) -> TeacherImportance {
+    let c = teacher.config
+    let source = "calibration"
+    guard !sequences.isEmpty else { throw PruningError(source: source, field: "sequences", message: "no calibration sequences") }
+    for (s, sequence) in sequences.enumerated() {
+        guard !sequence.isEmpty else { throw PruningError(source: source, field: "sequences[\(s)]", message: "empty sequence") }
+        guard sequence.count <= c.contextLength else {
+            throw PruningError(source: source, field: "sequences[\(s)]",
+                               message: "\(sequence.count) tokens exceed the teacher's context \(c.contextLength)")
+        }
+        if let i = sequence.firstIndex(where: { $0 < 0 || Int($0) >= c.vocabSize }) {
+            throw PruningError(source: source, field: "sequences[\(s)][\(i)]",
+                               message: "token \(sequence[i]) outside the vocabulary 0..<\(c.vocabSize)")
+        }
+    }
+    let tokens = sequences.reduce(0) { $0 + $1.count }
+    var width = WidthStatistics(teacher: teacher)
+    var graph: TrainingGraph?
+    for (s, sequence) in sequences.enumerated() {
+        if graph?.sequenceLength != sequence.count {
+            graph = nil
+            graph = TrainingGraph(model: teacher, batch: 1, sequenceLength: sequence.count)
+        }
+        sequence.withUnsafeBufferPointer { _ = graph!.forward($0) }
+        width.accumulate(graph!)
+        progress?(ImportanceProgress(stage: .activations, completed: s + 1, total: sequences.count))
+    }
+    graph = nil
+    let layerScores = try measureDepthImportance(teacher: teacher, sequences: sequences, tokens: tokens, progress: progress)
+    return width.importance(sequences: sequences.count, tokens: tokens, layerScores: layerScores)
+}
+
+/// The teacher with block `layer` left out, sharing every buffer with `teacher`.
+func teacherSkipping(_ teacher: LlamaModel, layer: Int) -> LlamaModel {
+    var config = teacher.config
+    config.layerCount -= 1
+    let w = teacher.weights
+    var layers = w.layers
+    layers.remove(at: layer)
+    return LlamaModel(config: config, weights: LlamaWeights(tokenEmbedding: w.tokenEmbedding, layers: layers,
+                                                            finalNorm: w.finalNorm, output: w.output))
+}
+
+/// layerScores[l] = mean over all tokens of KL(p_teacher ‖ p_without l), both through `LlamaSession`.
+private func measureDepthImportance(teacher: LlamaModel, sequences: [[Int32]], tokens: Int,
+                                    progress: ((ImportanceProgress) -> Void)?) throws(PruningError) -> [Double] {
+    let c = teacher.config, v = c.vocabSize
+    let capacity = sequences.map(\.count).max()!
+    func run(_ model: LlamaModel, _ body: (Int, UnsafeBufferPointer<Float>) -> Void) throws(PruningError) {
+        let session = LlamaSession(model: model, capacity: capacity)
+        for (s, sequence) in sequences.enumerated() {
+            session.reset()
+            do {
+                body(s, try session.forward(sequence, logits: .all))
+            } catch {
+                throw PruningError(source: "calibration", field: "sequences[\(s)]", message: error.description)
+            }
+        }
+    }
+    // The teacher's logits (N, V), sequence after sequence.
+    let reference = FloatBuffer(count: tokens * v)
+    var offsets: [Int] = []
+    var offset = 0
+    try run(teacher) { _, logits in
+        offsets.append(offset)
+        (reference.pointer + offset).update(from: logits.baseAddress!, count: logits.count)
+        offset += logits.count
+    }
+    let losses = FloatBuffer(count: capacity)
+    var scores: [Double] = []
+    for l in 0..<c.layerCount {
+        var total: Double = 0
+        try run(teacherSkipping(teacher, layer: l)) { s, logits in
+            let n = sequences[s].count
+            distillationKLForward(losses.pointer, logits.baseAddress!, reference.pointer + offsets[s], rows: n, vocab: v,
+                                  temperature: 1)
+            for r in 0..<n { total += Double(losses[r]) }
+        }
+        scores.append(max(0, total / Double(tokens)))
+        progress?(ImportanceProgress(stage: .depth, completed: l + 1, total: c.layerCount))
+    }
+    return scores
+}
+
+/// Running sums of the width scores over calibration tokens (see the top of this file).
+private struct WidthStatistics {
+    let model: LlamaModel
+    var heads: [[Double]]          // (L, H) Σ_n ‖head contribution‖₂
+    var ffnAbs: [[Double]]         // (L, F) Σ_n |hidden[n, j]|
+    var channels: [Double]         // (D) Σ over norms and n of |x̂[n, c]|
+    let downColumnNorms: [[Double]]   // (L, F) ‖W_down[:, j]‖₂
+
+    init(teacher: LlamaModel) {
+        let c = teacher.config
+        model = teacher
+        heads = Array(repeating: Array(repeating: 0, count: c.headCount), count: c.layerCount)
+        ffnAbs = Array(repeating: Array(repeating: 0, count: c.ffnDim), count: c.layerCount)
+        channels = Array(repeating: 0, count: c.dim)
+        downColumnNorms = teacher.weights.layers.map { lw in
+            var norms = [Double](repeating: 0, count: c.ffnDim)
+            for d in 0..<c.dim {
+                let row = lw.wDown.pointer + d * c.ffnDim
+                for j in 0..<c.ffnDim { norms[j] += Double(row[j]) * Double(row[j]) }
+            }
+            return norms.map { $0.squareRoot() }
+        }
+    }
+
+    /// Adds one forward pass's activations (all N = B·T rows of `graph`).
+    mutating func accumulate(_ graph: TrainingGraph) {
+        let c = model.config, n = graph.rows, d = c.dim, e = c.headDim, f = c.ffnDim, qDim = c.qDim
+        let workers = min(HostThreads.count, c.headCount)
+        let contributions = (0..<workers).map { _ in FloatBuffer(count: n * d) }   // (N, D) per worker
+        var headSums = [Double](repeating: 0, count: c.headCount)
+        func addAbs(_ x: UnsafePointer<Float>) {
+            for r in 0..<n {
+                let row = x + r * d
+                for j in 0..<d { channels[j] += Double(abs(row[j])) }
+            }
+        }
+        for (l, lw) in model.weights.layers.enumerated() {
+            let a = graph.layers[l]
+            // Heads: contribution (N, D) = att[:, hE ..< (h+1)E] (N, E) · W_o[:, hE ..< (h+1)E]ᵀ (E, D).
+            headSums.withUnsafeMutableBufferPointer { sums in
+                parallelWorkers(workers) { worker in
+                    let out = contributions[worker].pointer
+                    for h in stride(from: worker, to: c.headCount, by: workers) {
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(d), Int32(e),
+                                    1, a.att.pointer + h * e, Int32(qDim), lw.wo.pointer + h * e, Int32(qDim),
+                                    0, out, Int32(d))
+                        var total: Double = 0
+                        for r in 0..<n {
+                            var squares: Float = 0
+                            let row = out + r * d
+                            for j in 0..<d { squares += row[j] * row[j] }
+                            total += Double(squares.squareRoot())
+                        }
+                        sums[h] = total
+                    }
+                }
+            }
+            for h in 0..<c.headCount { heads[l][h] += headSums[h] }
+            // MLP channels: Σ_n |silu(gate)·up|.
+            for r in 0..<n {
+                let row = a.hidden.pointer + r * f
+                for j in 0..<f { ffnAbs[l][j] += Double(abs(row[j])) }
+            }
+            addAbs(a.xn1.pointer)
+            addAbs(a.xn2.pointer)
+        }
+        addAbs(graph.xnFinal.pointer)
+    }
+
+    func importance(sequences: Int, tokens: Int, layerScores: [Double]) -> TeacherImportance {
+        let c = model.config, scale = 1 / Double(tokens), group = c.headCount / c.kvHeadCount
+        let headScores = heads.map { $0.map { $0 * scale } }
+        let kvGroupScores = headScores.map { row in
+            (0..<c.kvHeadCount).map { g in row[g * group ..< (g + 1) * group].reduce(0, +) }
+        }
+        let ffnScores = (0..<c.layerCount).map { l in (0..<c.ffnDim).map { j in ffnAbs[l][j] * scale * downColumnNorms[l][j] } }
+        let norms = Double(2 * c.layerCount + 1)
+        return TeacherImportance(teacher: StudentShape(c), sequences: sequences, tokens: tokens, layerScores: layerScores,
+                                 headScores: headScores, kvGroupScores: kvGroupScores, ffnScores: ffnScores,
+                                 channelScores: channels.map { $0 * scale / norms })
+    }
+}
+
+/// Indices of `scores` from largest to smallest (NaN last, ties by index).
+func rankDescending(_ scores: [Double]) -> [Int] {
+    scores.indices.sorted { i, j in
+        let a = scores[i].isNaN ? -Double.infinity : scores[i], b = scores[j].isNaN ? -Double.infinity : scores[j]
+        return a != b ? a > b : i < j
+    }
+}
