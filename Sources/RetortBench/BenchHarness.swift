@@ -33,7 +33,10 @@ public struct BenchHarness {
             for (i, m) in models.enumerated() {
                 do {
                     if m.engine == .runtime { log("exporting \(m.name) to GGUF for llama.cpp") }
-                    peerFiles[i] = try LlamaCppPeer.ggufForm(of: m, in: scratch)
+                    guard case .export(let file) = try worker(.export(ExportRequest(model: m, directory: scratch))) else {
+                        throw BenchError(file: m.path, field: "worker", message: "answered an export request with another result")
+                    }
+                    peerFiles[i] = file
                 } catch {
                     peerErrors[i] = "\(error)"
                 }
@@ -57,8 +60,12 @@ public struct BenchHarness {
                     speed[i][j].append(sample)
                     if let peer, let file = peerFiles[i], peerSpeedErrors[i][j] == nil {
                         do {
-                            peerSpeed[i][j].append(try peer.speed(gguf: file.path, promptTokens: s.promptTokens,
-                                                                  genTokens: s.genTokens, threads: t))
+                            let request = PeerSpeedRequest(peer: peer, gguf: file.path, promptTokens: s.promptTokens,
+                                                           genTokens: s.genTokens, threads: t)
+                            guard case .peerSpeed(let sample) = try worker(.peerSpeed(request)) else {
+                                throw BenchError(file: file.path, field: "worker", message: "answered a llama-bench request with another result")
+                            }
+                            peerSpeed[i][j].append(sample)
                         } catch {
                             peerSpeedErrors[i][j] = "\(error)"
                         }

@@ -22,7 +22,7 @@ public enum BenchTable {
             size.rows.append([r.model.name + (r.isReference ? " (ref)" : ""), r.model.engine.rawValue, r.model.weights,
                               fixed(Double(r.model.parameters) / 1e6, 1), mib(Double(r.model.fileBytes), 1),
                               fixed(r.model.bytesPerParameter, 2), q.map { perplexity($0.perplexity, $0.perplexity * $0.nllStandardError) } ?? "—",
-                              q?.meanKL.map { fixed($0, 4) } ?? (q?.comparisonNote ?? "—"),
+                              q?.meanKL.map { kl($0) } ?? (q?.comparisonNote ?? "—"),
                               q?.top1Agreement.map { fixed($0 * 100, 1) } ?? "—"])
         }
         out += "\nSize and quality\n" + size.render()
@@ -85,6 +85,11 @@ public enum BenchTable {
 
     static func fixed(_ v: Double, _ digits: Int) -> String {
         v.isFinite ? String(format: "%.\(digits)f", v) : "\(v)"
+    }
+
+    /// KL in nats: four decimals, or two significant digits below 0.001 (same weights give ~1e-7).
+    static func kl(_ v: Double) -> String {
+        v > 0 && v < 0.001 ? String(format: "%.1e", v) : fixed(v, 4)
     }
 
     static func perplexity(_ value: Double, _ error: Double?) -> String {

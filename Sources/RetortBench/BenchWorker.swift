@@ -81,14 +81,35 @@ public struct QualitySample: Codable, Sendable, Equatable {
     public var tokensPerSecond: Double
 }
 
+/// One llama-bench round, run from a worker process: a small process spawning the peer keeps the
+/// peer's `ru_maxrss` its own (a child's peak RSS counts the memory of the process it was spawned
+/// from, before exec).
+public struct PeerSpeedRequest: Codable, Sendable, Equatable {
+    public var peer: LlamaCppPeer
+    public var gguf: String
+    public var promptTokens: Int
+    public var genTokens: Int
+    public var threads: Int
+}
+
+/// Writes the GGUF form of a model for the peer (in a worker, so the harness stays small).
+public struct ExportRequest: Codable, Sendable, Equatable {
+    public var model: ModelDescription
+    public var directory: String
+}
+
 public enum WorkerRequest: Codable, Sendable, Equatable {
     case speed(SpeedRequest)
     case quality(QualityRequest)
+    case peerSpeed(PeerSpeedRequest)
+    case export(ExportRequest)
 }
 
 public enum WorkerResponse: Codable, Sendable, Equatable {
     case speed(SpeedSample)
     case quality(QualitySample)
+    case peerSpeed(PeerSpeedSample)
+    case export(PeerModelFile)
 }
 
 /// Runs one worker request and returns its result: in this process (`BenchWorker.run`) or in a
@@ -100,6 +121,9 @@ public enum BenchWorker {
         switch request {
         case .speed(let r): .speed(try speed(r))
         case .quality(let r): .quality(try quality(r))
+        case .peerSpeed(let r):
+            .peerSpeed(try r.peer.speed(gguf: r.gguf, promptTokens: r.promptTokens, genTokens: r.genTokens, threads: r.threads))
+        case .export(let r): .export(try LlamaCppPeer.ggufForm(of: r.model, in: r.directory))
         }
     }
 

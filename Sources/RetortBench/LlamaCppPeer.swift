@@ -5,7 +5,7 @@ import RetortRuntime
 
 /// llama.cpp as the peer: `llama-bench` (prefill and decode tokens/s) and `llama-perplexity` on
 /// the GGUF form of each model, run in the same rounds as Retort's own measurements.
-public struct LlamaCppPeer: Sendable {
+public struct LlamaCppPeer: Codable, Sendable, Equatable {
     public var benchPath: String
     public var perplexityPath: String
 

@@ -44,6 +44,8 @@ extension WorkerRequest {
         switch self {
         case .speed(let r): r.model
         case .quality(let r): r.model
+        case .peerSpeed(let r): r.gguf
+        case .export(let r): r.model.path
         }
     }
 }

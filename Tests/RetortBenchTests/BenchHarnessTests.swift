@@ -230,6 +230,36 @@ final class BenchHarnessTests: XCTestCase {
     }
 }
 
+final class SubprocessWorkerTests: XCTestCase {
+    /// A stand-in worker executable: a script printing a fixed response, or failing.
+    func script(_ body: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("retort-worker-\(UUID().uuidString).sh").path
+        try "#!/bin/sh\n\(body)\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
+        return path
+    }
+
+    func testDecodesTheLastLineAndReportsFailures() throws {
+        let sample = PeerSpeedSample(prefillTokensPerSecond: 10, decodeTokensPerSecond: 5, peakRSSBytes: 1 << 20,
+                                     modelType: "llama", parameters: 3)
+        let json = String(decoding: try JSONEncoder().encode(WorkerResponse.peerSpeed(sample)), as: UTF8.self)
+        let good = try script("echo progress; echo '\(json)'")
+        defer { try? FileManager.default.removeItem(atPath: good) }
+        let request = WorkerRequest.speed(SpeedRequest(model: "m.rtm", threads: 1, promptTokens: 1, genTokens: 1,
+                                                       promptText: nil, cold: false))
+        XCTAssertEqual(try SubprocessWorker(executable: good, arguments: []).run(request), .peerSpeed(sample))
+
+        let bad = try script("echo 'Error: m.rtm: header: bad magic' >&2; exit 1")
+        defer { try? FileManager.default.removeItem(atPath: bad) }
+        XCTAssertThrowsError(try SubprocessWorker(executable: bad, arguments: []).run(request)) { error in
+            XCTAssertTrue("\(error)".contains("m.rtm") && "\(error)".contains("bad magic"), "\(error)")
+        }
+        let silent = try script("echo nothing")
+        defer { try? FileManager.default.removeItem(atPath: silent) }
+        XCTAssertThrowsError(try SubprocessWorker(executable: silent, arguments: []).run(request))
+    }
+}
+
 /// Collects the text of every <text> element, the root element's name and the circles.
 final class SVGTextCollector: NSObject, XMLParserDelegate {
     var root: String?
