@@ -11,7 +11,7 @@ Loss per position, mean over the B·T positions:
 with a random, fixed teacher-logit tensor (B·T, V). With --top-k K the teacher is sparse instead
 (top-K ids, their log-probabilities at τ and the remaining mass r) and the KL is taken between
 the (K+1)-bucket coarse distributions, as Retort's sparse distillation loss defines it.
-One step = forward, backward, AdamW update, zero_grad.
+One step = forward, backward, global-norm gradient clipping, AdamW update, zero_grad.
 
 Prints one JSON line:
     {"framework":"pytorch","tokens_per_second":...,"step_seconds_median":...,
@@ -48,7 +48,8 @@ def parse_args():
     p.add_argument("--top-k", type=int, default=0, help="sparse teacher with K ids per position (0: full)")
     p.add_argument("--rope-theta", type=float, default=1e5)
     p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--weight-decay", type=float, default=0.1)
+    p.add_argument("--weight-decay", type=float, default=0.1, help="on matrices and the embedding")
+    p.add_argument("--max-grad-norm", type=float, default=1.0, help="global-norm clipping (0: none)")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--compile", action="store_true", help="torch.compile the model (default: eager)")
     a = p.parse_args()
@@ -185,6 +186,8 @@ def main():
             kd = full_kl(logits, teacher, a.temperature)
         loss = a.alpha * tau2 * kd + (1 - a.alpha) * F.cross_entropy(logits, labels)
         loss.backward()
+        if a.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), a.max_grad_norm)
         opt.step()
         opt.zero_grad(set_to_none=True)
         return loss.item()
