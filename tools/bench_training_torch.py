@@ -52,6 +52,8 @@ def parse_args():
     p.add_argument("--max-grad-norm", type=float, default=1.0, help="global-norm clipping (0: none)")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--compile", action="store_true", help="torch.compile the model (default: eager)")
+    p.add_argument("--profile", action="store_true",
+                   help="one more step timed by phase (profile_seconds) and a per-operator table on stderr")
     a = p.parse_args()
     if a.dim % a.heads or a.heads % a.kv_heads or (a.dim // a.heads) % 2:
         p.error("dim must divide into heads of even width, and heads into kv-heads")
@@ -178,18 +180,22 @@ def main():
                              {"params": no_decay, "weight_decay": 0.0}], lr=a.lr)
     tau2 = a.temperature ** 2
 
-    def step():
+    def step(lap=lambda name: None):
         logits = step_model(tokens).view(n, a.vocab)
+        lap("forward")
         if a.top_k:
             kd = sparse_kl(logits, ids, teacher_logp, teacher_rest, a.temperature)
         else:
             kd = full_kl(logits, teacher, a.temperature)
         loss = a.alpha * tau2 * kd + (1 - a.alpha) * F.cross_entropy(logits, labels)
+        lap("loss")
         loss.backward()
+        lap("backward")
         if a.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), a.max_grad_norm)
         opt.step()
         opt.zero_grad(set_to_none=True)
+        lap("optimizer")
         return loss.item()
 
     losses, times = [], []
@@ -199,6 +205,18 @@ def main():
         if i >= a.warmup:
             times.append(time.perf_counter() - start)
     median = statistics.median(times)
+    profile = None
+    if a.profile:   # autograd runs backward lazily, so the loss's own backward counts as "backward"
+        profile, mark = {}, [time.perf_counter()]
+
+        def lap(name):
+            now = time.perf_counter()
+            profile[name] = profile.get(name, 0) + now - mark[0]
+            mark[0] = now
+        step(lap)
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            step()
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20), file=sys.stderr)
     params = sum(p.numel() for p in model.parameters())
     print(json.dumps({
         "framework": "pytorch",
@@ -215,6 +233,7 @@ def main():
         "loss": {"alpha": a.alpha, "temperature": a.temperature, "top_k": a.top_k,
                  "first": losses[0], "last": losses[-1]},
         "steps": a.steps, "warmup": a.warmup,
+        **({"profile_seconds": profile} if profile else {}),
     }), flush=True)
 
 
