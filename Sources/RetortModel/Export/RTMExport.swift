@@ -13,21 +13,7 @@ public enum RTMWeightFormat: String, Sendable, CaseIterable {
 /// consecutive inputs of each row (`int8PerGroup`) instead of per row.
 public func makeRTM(model: LlamaModel, tokenizer: TokenizerDefinition, weights: RTMWeightFormat,
                     groupSize: Int? = nil, provenance: [(String, RTMValue)] = []) -> RTMWriter {
-    let c = model.config
-    var w = RTMWriter()
-    w.set("model.architecture", .string("llama"))
-    w.set("llama.vocab_size", .int(Int64(c.vocabSize)))
-    w.set("llama.embedding_length", .int(Int64(c.dim)))
-    w.set("llama.block_count", .int(Int64(c.layerCount)))
-    w.set("llama.attention.head_count", .int(Int64(c.headCount)))
-    w.set("llama.attention.head_count_kv", .int(Int64(c.kvHeadCount)))
-    w.set("llama.attention.key_length", .int(Int64(c.headDim)))
-    w.set("llama.feed_forward_length", .int(Int64(c.ffnDim)))
-    w.set("llama.rope.freq_base", .float(Double(c.ropeBase)))
-    w.set("llama.attention.layer_norm_rms_epsilon", .float(Double(c.normEpsilon)))
-    w.set("llama.context_length", .int(Int64(c.contextLength)))
-    w.set("llama.tied_embeddings", .bool(c.tiedEmbeddings))
-    tokenizer.write(into: &w)
+    var w = rtmModelWriter(config: model.config, tokenizer: tokenizer)
     w.set("provenance.weights", .string(weights.rawValue))
     for (key, value) in provenance { w.set("provenance." + key, value) }
     for entry in model.tensorTable {
@@ -46,6 +32,26 @@ public func makeRTM(model: LlamaModel, tokenizer: TokenizerDefinition, weights: 
                         data: q.map { UInt8(bitPattern: $0) }, scales: scales)
         }
     }
+    return w
+}
+
+/// A writer holding the model's hyperparameters and tokenizer, no tensors yet: the common start
+/// of every .rtm file Retort writes.
+public func rtmModelWriter(config c: LlamaConfig, tokenizer: TokenizerDefinition) -> RTMWriter {
+    var w = RTMWriter()
+    w.set("model.architecture", .string("llama"))
+    w.set("llama.vocab_size", .int(Int64(c.vocabSize)))
+    w.set("llama.embedding_length", .int(Int64(c.dim)))
+    w.set("llama.block_count", .int(Int64(c.layerCount)))
+    w.set("llama.attention.head_count", .int(Int64(c.headCount)))
+    w.set("llama.attention.head_count_kv", .int(Int64(c.kvHeadCount)))
+    w.set("llama.attention.key_length", .int(Int64(c.headDim)))
+    w.set("llama.feed_forward_length", .int(Int64(c.ffnDim)))
+    w.set("llama.rope.freq_base", .float(Double(c.ropeBase)))
+    w.set("llama.attention.layer_norm_rms_epsilon", .float(Double(c.normEpsilon)))
+    w.set("llama.context_length", .int(Int64(c.contextLength)))
+    w.set("llama.tied_embeddings", .bool(c.tiedEmbeddings))
+    tokenizer.write(into: &w)
     return w
 }
 
@@ -86,14 +92,14 @@ public func quantizeInt8PerGroup(_ w: UnsafeBufferPointer<Float>, rows: Int, col
     return (q, scales)
 }
 
-func floatBytes(_ v: UnsafeBufferPointer<Float>) -> [UInt8] {
+public func floatBytes(_ v: UnsafeBufferPointer<Float>) -> [UInt8] {
     [UInt8](unsafeUninitializedCapacity: v.count * 4) { out, n in
         UnsafeMutableRawBufferPointer(out).copyMemory(from: UnsafeRawBufferPointer(v))
         n = v.count * 4
     }
 }
 
-func halfBytes(_ v: UnsafeBufferPointer<Float>) -> [UInt8] {
+public func halfBytes(_ v: UnsafeBufferPointer<Float>) -> [UInt8] {
     var out = [UInt8](repeating: 0, count: v.count * 2)
     for i in 0..<v.count {
         let h = floatToHalf(v[i])

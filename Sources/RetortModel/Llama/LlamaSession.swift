@@ -9,6 +9,22 @@ import Foundation
 public final class LlamaSession {
     public enum Logits { case all, last, none }
 
+    /// Which matrix input an observer sees. Several matrices share one input: q/k/v read
+    /// `attentionInput`, gate/up read `mlpInput`.
+    public enum MatmulInput: String, Sendable, CaseIterable {
+        case attentionInput = "attn_in"     // (T, D) normed input of W_q, W_k, W_v
+        case attentionOutput = "attn_out"   // (T, H·E) input of W_o
+        case mlpInput = "ffn_in"            // (T, D) normed input of W_gate, W_up
+        case mlpDown = "ffn_down"           // (T, F) input of W_down
+        case head = "head"                  // (T, D) final normed rows, input of the output head
+    }
+
+    /// Called with every matrix input before its product: layer (the head's is `layerCount`),
+    /// site, and the (rows, width) values, row-major. nil (the default) costs nothing.
+    public typealias Observer = (_ layer: Int, _ input: MatmulInput, _ values: UnsafePointer<Float>,
+                                 _ rows: Int, _ width: Int) -> Void
+    public var observer: Observer?
+
     public let model: LlamaModel
     public let capacity: Int            // C
     public let maxBatch: Int            // T_max
@@ -75,6 +91,7 @@ public final class LlamaSession {
         for (l, lw) in w.layers.enumerated() {
             // Attention block.
             rmsNormForward(xn.pointer, x.pointer, lw.attnNorm.pointer, rows: t, dim: d, epsilon: c.normEpsilon)
+            if let observer { observer(l, .attentionInput, xn.pointer, t, d) }
             let kRows = keys[l].pointer + p0 * c.kvDim, vRows = values[l].pointer + p0 * c.kvDim
             matmulForward(q.pointer, xn.pointer, lw.wq.pointer, rows: t, inDim: d, outDim: c.qDim)
             matmulForward(kRows, xn.pointer, lw.wk.pointer, rows: t, inDim: d, outDim: c.kvDim)
@@ -82,15 +99,18 @@ public final class LlamaSession {
             ropeForward(q.pointer, rows: t, heads: c.headCount, headDim: e, startPosition: p0, cosSin: cosSin.pointer)
             ropeForward(kRows, rows: t, heads: c.kvHeadCount, headDim: e, startPosition: p0, cosSin: cosSin.pointer)
             attentionForward(layer: l, rows: t, startPosition: p0)
+            if let observer { observer(l, .attentionOutput, att.pointer, t, c.qDim) }
             matmulForward(x.pointer, att.pointer, lw.wo.pointer, rows: t, inDim: c.qDim, outDim: d, accumulate: true)
             // MLP block.
             rmsNormForward(xn.pointer, x.pointer, lw.ffnNorm.pointer, rows: t, dim: d, epsilon: c.normEpsilon)
+            if let observer { observer(l, .mlpInput, xn.pointer, t, d) }
             matmulForward(gate.pointer, xn.pointer, lw.wGate.pointer, rows: t, inDim: d, outDim: c.ffnDim)
             matmulForward(up.pointer, xn.pointer, lw.wUp.pointer, rows: t, inDim: d, outDim: c.ffnDim)
             let g = gate.pointer, u = up.pointer, f = c.ffnDim
             parallelChunks(t, minChunk: 8) { rows in
                 swigluForward(g + rows.lowerBound * f, u + rows.lowerBound * f, count: rows.count * f)
             }
+            if let observer { observer(l, .mlpDown, gate.pointer, t, f) }
             matmulForward(x.pointer, gate.pointer, lw.wDown.pointer, rows: t, inDim: f, outDim: d, accumulate: true)
         }
         position += t
@@ -99,10 +119,12 @@ public final class LlamaSession {
             return UnsafeBufferPointer(start: logits.pointer, count: 0)
         case .last:
             rmsNormForward(xn.pointer, x.pointer + (t - 1) * d, w.finalNorm.pointer, rows: 1, dim: d, epsilon: c.normEpsilon)
+            if let observer { observer(c.layerCount, .head, xn.pointer, 1, d) }
             matmulForward(logits.pointer, xn.pointer, w.output.pointer, rows: 1, inDim: d, outDim: c.vocabSize)
             return UnsafeBufferPointer(start: logits.pointer, count: c.vocabSize)
         case .all:
             rmsNormForward(xn.pointer, x.pointer, w.finalNorm.pointer, rows: t, dim: d, epsilon: c.normEpsilon)
+            if let observer { observer(c.layerCount, .head, xn.pointer, t, d) }
             matmulForward(logits.pointer, xn.pointer, w.output.pointer, rows: t, inDim: d, outDim: c.vocabSize)
             return UnsafeBufferPointer(start: logits.pointer, count: t * c.vocabSize)
         }
