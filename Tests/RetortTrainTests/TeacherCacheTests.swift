@@ -309,3 +309,86 @@ final class TeacherCacheTests: XCTestCase {
         XCTAssertGreaterThan(sparseAtOne.gradientCosine, 0.3, "\(sparseAtOne)")
     }
 }
+
+/// The cache and the sparse-vs-full comparison on the real teacher and the training split.
+///
+/// By default one window of 64 tokens, K = 32 and the layer-dropped student. The table in
+/// docs/DISTILLATION.md ("Teacher signal cache") comes from
+///   RETORT_FIDELITY_WINDOWS=2 RETORT_FIDELITY_CONTEXT=256 RETORT_FIDELITY_K=8,16,32,64,128 \
+///   RETORT_FIDELITY_RANDOM=1 swift test --skip-build --filter TeacherCacheTeacherTests
+final class TeacherCacheTeacherTests: XCTestCase {
+    private func setting(_ name: String, _ fallback: String) -> String {
+        ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 } ?? fallback
+    }
+
+    func testRealTeacherCacheAndSparseFidelity() throws {
+        let file = try GGUFFile.open(path: try TestInputs.requireTeacher())
+        let text = try String(contentsOfFile: try TestInputs.requireSplit("train"), encoding: .utf8)
+        let teacher = try LlamaModel.load(gguf: file), tokenizer = try BPETokenizer.load(gguf: file)
+        let context = Int(setting("RETORT_FIDELITY_CONTEXT", "64"))!
+        let windows = Int(setting("RETORT_FIDELITY_WINDOWS", "1"))!
+        let topKs = setting("RETORT_FIDELITY_K", "32").split(separator: ",").map { Int($0)! }
+        let v = teacher.config.vocabSize
+        // The first ~4 characters per token of the split, cut to whole windows.
+        let tokens = Array(tokenizer.encode(String(text.prefix(context * windows * 6))).prefix(context * windows))
+        XCTAssertEqual(tokens.count, context * windows)
+
+        // Cache the windows (K = the largest K measured) and check them against the teacher.
+        let directory = NSTemporaryDirectory() + "teacher-cache-real-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let key = try TeacherCacheKey(teacherSHA256: String(repeating: "0", count: 64), tokens: tokens,
+                                      topK: topKs.max()!, context: context, vocab: v)
+        let cache = try TeacherCache.open(directory: directory, key: key)
+        let start = Date()
+        try cache.ensure(windows: 0..<windows, teacher: teacher, tokens: tokens)
+        let seconds = Date().timeIntervalSince(start)
+        print("teacher cache: \(windows * context) tokens in \(String(format: "%.1f", seconds)) s, K = \(key.topK), "
+              + "\(cache.recordBytes) bytes per window")
+
+        // Teacher logits (N, V) for the windows, each from an empty KV cache.
+        var teacherLogits: [Float] = []
+        for w in 0..<windows {
+            teacherLogits += try batchedLogits(teacher, Array(tokens[w * context ..< (w + 1) * context]))
+            let entry = try cache.window(w)
+            for t in 0..<context {
+                let row = Array(teacherLogits[(w * context + t) * v ..< (w * context + t + 1) * v])
+                let argmax = row.withUnsafeBufferPointer(Sampler.argmax)
+                XCTAssertEqual(entry.ids[t * key.topK], argmax, "window \(w) position \(t): cached top-1")
+                XCTAssert(entry.rest[t] >= 0 && entry.rest[t] < 1, "window \(w) position \(t): rest \(entry.rest[t])")
+            }
+        }
+
+        // Students: the teacher with every other layer dropped, and a randomly initialised 4-layer model.
+        let w = teacher.weights
+        var halfConfig = teacher.config
+        halfConfig.layerCount = (teacher.config.layerCount + 1) / 2
+        let half = LlamaModel(config: halfConfig, weights: LlamaWeights(
+            tokenEmbedding: w.tokenEmbedding, layers: stride(from: 0, to: w.layers.count, by: 2).map { w.layers[$0] },
+            finalNorm: w.finalNorm, output: w.output))
+        var randomConfig = teacher.config
+        randomConfig.layerCount = 4
+        let random = LlamaModel(config: randomConfig)
+        if setting("RETORT_FIDELITY_RANDOM", "0") == "1" { initializeRandom(random, seed: 1) }
+
+        var table = "| student | K | τ | mean rest mass | full KL·τ² | sparse / full | gradient cosine |\n|---|---|---|---|---|---|---|\n"
+        var students = [("teacher, every other layer (15 of 30)", half)]
+        if setting("RETORT_FIDELITY_RANDOM", "0") == "1" { students.append(("random init, 4 layers", random)) }
+        for (name, student) in students {
+            var studentLogits: [Float] = []
+            for w in 0..<windows {
+                studentLogits += try batchedLogits(student, Array(tokens[w * context ..< (w + 1) * context]))
+            }
+            let rows = measureSparseDistillationFidelity(student: studentLogits, teacher: teacherLogits, rows: windows * context,
+                                                         vocab: v, topKs: topKs, temperatures: [1, 2])
+            for row in rows.sorted(by: { ($0.temperature, $0.topK) < ($1.temperature, $1.topK) }) {
+                table += "| \(name) | \(row.topK) | \(Int(row.temperature)) | " + String(format: "%.4f | %.3f | %.4f | %.4f |\n",
+                    row.meanRestMass, row.fullLoss, row.lossRatio, row.gradientCosine)
+                // At τ = 1 the sparse loss is a coarsening of the full one (data processing): never above it.
+                if row.temperature == 1 { XCTAssertLessThanOrEqual(row.lossRatio, 1 + 1e-4, "\(name): \(row)") }
+                XCTAssertGreaterThan(row.gradientCosine, 0.5, "\(name): \(row)")
+                XCTAssertLessThan(row.meanRestMass, 0.5, "\(name): \(row)")
+            }
+        }
+        print("sparse vs full distillation over \(windows) × \(context) training tokens:\n" + table)
+    }
+}
