@@ -18,14 +18,23 @@ final class PerplexityTests: XCTestCase {
 
     func testSlidingScoresEveryTokenOnceWithoutBOS() throws {
         let tokens = (0..<1000).map { Int32($0 % 40) }
-        for (ctx, stride) in [(64, 32), (64, 64), (64, 1 + 63 / 2), (100, 7)] {
+        for (ctx, stride) in [(64, 32), (64, 63), (64, 1 + 63 / 2), (100, 7)] {
             let windows = try perplexityWindows(tokens: tokens, bos: nil,
                                                 options: PerplexityOptions(context: ctx, stride: stride))
             XCTAssertEqual(scoredPositions(windows, stride: stride, bos: false), Array(1..<1000), "ctx \(ctx) stride \(stride)")
+            XCTAssert(windows.allSatisfy { $0.firstScoredRow >= 0 }, "every scored row is inside its window")
             XCTAssert(windows.allSatisfy { $0.input.count <= ctx })
             // Every token but those of the first window sees at least ctx − stride tokens of context.
             for window in windows.dropFirst() { XCTAssertGreaterThanOrEqual(window.firstScoredRow + 1, ctx - stride) }
         }
+    }
+
+    /// Disjoint windows without BOS: a window's first token has no row before it and is skipped.
+    func testDisjointWindowsSkipEachWindowsFirstToken() throws {
+        let tokens = (0..<200).map { Int32($0 % 40) }
+        let windows = try perplexityWindows(tokens: tokens, bos: nil, options: PerplexityOptions(context: 64, stride: 64))
+        XCTAssert(windows.allSatisfy { $0.firstScoredRow >= 0 })
+        XCTAssertEqual(scoredPositions(windows, stride: 64, bos: false), Array(1..<200).filter { $0 % 64 != 0 })
     }
 
     func testSlidingWithBOSScoresFirstToken() throws {
@@ -50,6 +59,30 @@ final class PerplexityTests: XCTestCase {
         XCTAssert(withBOS.allSatisfy { $0.input[0] == 1 })
         XCTAssertThrowsError(try perplexityWindows(tokens: Array(tokens[0..<500]), bos: nil,
                                                    options: PerplexityOptions(context: 256, method: .llamaCpp)))
+    }
+
+    /// A model compared with itself: KL 0, full agreement, both perplexities the plain one's.
+    func testComparisonOfAModelWithItself() throws {
+        let model = TinyModels.random(seed: 6)
+        let tokens: [Int32] = (0..<150).map { Int32(($0 * 5 + 1) % 48) }
+        let options = PerplexityOptions(context: 32, stride: 32)
+        let a = LlamaSession(model: model, capacity: 32), b = LlamaSession(model: model, capacity: 32)
+        let r = try evaluateComparison(vocabularySize: 48, tokens: tokens, bos: nil, options: options,
+                                       reference: { a.reset(); return try a.forward($0) },
+                                       candidate: { b.reset(); return try b.forward($0) })
+        let plain = try evaluatePerplexity(model: model, tokens: tokens, bos: nil, options: options)
+        XCTAssertEqual(r.meanKL, 0, accuracy: 1e-6)
+        XCTAssertEqual(r.top1Agreement, 1)
+        XCTAssertEqual(r.scoredTokens, plain.scoredTokens)
+        XCTAssertEqual(r.reference.meanNLL, plain.meanNLL, accuracy: 1e-6)
+        XCTAssertEqual(r.candidate.meanNLL, plain.meanNLL, accuracy: 1e-6)
+        // A different candidate: KL > 0 and perplexities differ.
+        let other = LlamaSession(model: TinyModels.random(seed: 7), capacity: 32)
+        let d = try evaluateComparison(vocabularySize: 48, tokens: tokens, bos: nil, options: options,
+                                       reference: { a.reset(); return try a.forward($0) },
+                                       candidate: { other.reset(); return try other.forward($0) })
+        XCTAssertGreaterThan(d.meanKL, 0.01)
+        XCTAssertLessThan(d.top1Agreement, 1)
     }
 
     func testPerplexityMatchesReferenceNLL() throws {

@@ -84,7 +84,9 @@ func perplexityWindows(tokens: [Int32], bos: Int32?, options: PerplexityOptions,
             if let bos { input.append(bos) }
             input += tokens[start..<end]
             // Text position j sits at row j − start + prefix; it is predicted by the row before it.
-            let firstRow = scoredUpTo - start + prefix - 1
+            // With stride = context (disjoint windows) and no BOS, a window's first token has no
+            // row before it inside the window and is not scored.
+            let firstRow = max(0, scoredUpTo - start + prefix - 1)
             windows.append(PerplexityWindow(input: input, firstScoredRow: firstRow))
             scoredUpTo = end
             if end == n { break }

@@ -106,6 +106,33 @@ public enum Checkpoint {
         }
     }
 
+    /// Only the state of the checkpoint at `path` (checked like `read`): what a resumed run needs
+    /// to rebuild the model it then reads the tensors into.
+    public static func readState<State: Decodable>(_ type: State.Type, from path: String) throws -> State {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ModelError(file: path, field: "checkpoint", message: "cannot read")
+        }
+        return try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws -> State in
+            func fail(_ field: String, _ message: String) -> ModelError { ModelError(file: path, field: field, message: message) }
+            guard raw.count >= 16 + 72 + 8 else { throw fail("size", "\(raw.count) bytes is shorter than any checkpoint") }
+            guard Array(raw[0..<4]) == magic else { throw fail("magic", "not a Retort checkpoint (expected \"RTCK\")") }
+            let version = raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian
+            guard version == Self.version else { throw fail("version", "\(version); this build reads version \(Self.version)") }
+            let stored = raw.loadUnaligned(fromByteOffset: raw.count - 8, as: UInt64.self).littleEndian
+            let actual = RTMChecksum.xxh64(UnsafeRawBufferPointer(rebasing: raw[0..<(raw.count - 8)]))
+            guard stored == actual else {
+                throw fail("checksum", "stored \(String(stored, radix: 16)) but the contents hash to \(String(actual, radix: 16)): the file is corrupt")
+            }
+            let jsonLength = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self).littleEndian
+            guard jsonLength <= UInt64(raw.count - 16 - 72 - 8) else { throw fail("state length", "\(jsonLength) runs past the end") }
+            do {
+                return try JSONDecoder().decode(State.self, from: Data(raw[16 ..< 16 + Int(jsonLength)]))
+            } catch {
+                throw fail("state", "cannot decode: \(error)")
+            }
+        }
+    }
+
     static let configNames = ["vocab", "dim", "layers", "heads", "kv-heads", "head-dim", "ffn", "tied", "reserved"]
 
     static func configWords(_ c: LlamaConfig) -> [UInt64] {

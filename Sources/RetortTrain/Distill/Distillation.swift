@@ -251,6 +251,16 @@ public final class Distillation {
         if let total = state.totalSteps { setTotalSteps(total) }
     }
 
+    /// Changes the budget of a resumed run. A new token budget re-spans the schedule over it;
+    /// everything else keeps the checkpoint's settings.
+    public func updateBudget(maxTokens: Int?, maxMinutes: Double?) {
+        if let maxTokens, maxTokens != state.settings.maxTokens {
+            state.settings.maxTokens = maxTokens
+            setTotalSteps(max(1, maxTokens / state.settings.tokensPerStep))
+        }
+        if let maxMinutes { state.settings.maxMinutes = maxMinutes }
+    }
+
     public func writeCheckpoint() throws {
         guard let checkpointPath else { return }
         try Checkpoint.write(to: checkpointPath, state: state, model: student, optimizer: trainer.optimizer)
@@ -369,17 +379,57 @@ public final class Distillation {
         return report
     }
 
-    /// Student vs teacher on `tokens`: windows of the training length, disjoint.
-    public func evaluate(tokens: [Int32]) throws -> DistillEvaluation {
-        let t = state.settings.sequenceLength
+    /// Student vs teacher on `tokens`: sliding windows of `context` tokens advancing by `stride`
+    /// (default: the training length, disjoint).
+    public func evaluate(tokens: [Int32], context: Int? = nil, stride: Int? = nil) throws -> DistillEvaluation {
+        let t = context ?? state.settings.sequenceLength
         let teacherSession = LlamaSession(model: teacher, capacity: t)
         let studentSession = LlamaSession(model: student, capacity: t)
-        let options = PerplexityOptions(context: t, stride: t, method: .sliding)
+        let options = PerplexityOptions(context: t, stride: stride ?? t, method: .sliding)
         let r = try evaluateComparison(vocabularySize: student.config.vocabSize, tokens: tokens, bos: nil, options: options,
                                        reference: { w in teacherSession.reset(); return try teacherSession.forward(w, logits: .all) },
                                        candidate: { w in studentSession.reset(); return try studentSession.forward(w, logits: .all) })
         return DistillEvaluation(step: state.step, tokens: r.scoredTokens, perplexity: r.candidate.perplexity,
                                  teacherPerplexity: r.reference.perplexity, klToTeacher: r.meanKL,
                                  top1Agreement: r.top1Agreement)
+    }
+}
+
+/// The teacher's sparse signal from a teacher cache, filled lazily: a window is computed (and
+/// stored for later runs) the first time training reaches it.
+public final class CachedTeacher: TeacherSignal {
+    public let cache: TeacherCache
+    let teacher: LlamaModel
+    let tokens: [Int32]
+    let progress: ((TeacherCacheProgress) -> Void)?
+
+    /// `tokens` is the ordered stream the cache's key was made from (`TrainingWindows.orderedTokens`).
+    public init(cache: TeacherCache, teacher: LlamaModel, tokens: [Int32],
+                progress: ((TeacherCacheProgress) -> Void)? = nil) {
+        self.cache = cache
+        self.teacher = teacher
+        self.tokens = tokens
+        self.progress = progress
+    }
+
+    public var topK: Int { cache.key.topK }
+
+    public func prepare(windows: Range<Int>) throws {
+        let count = cache.key.windowCount
+        // Later epochs wrap around: everything is cached by then.
+        let end = windows.upperBound > count ? count : windows.upperBound
+        try cache.ensure(windows: 0 ..< end, teacher: teacher, tokens: tokens, progress: progress)
+    }
+
+    public func sparse(window w: Int, ids: UnsafeMutablePointer<Int32>, logProbs: UnsafeMutablePointer<Float>,
+                       rest: UnsafeMutablePointer<Float>) throws {
+        let window = try cache.window(w % cache.key.windowCount)
+        ids.update(from: window.ids, count: window.rows * window.topK)
+        logProbs.update(from: window.logProbs, count: window.rows * window.topK)
+        rest.update(from: window.rest, count: window.rows)
+    }
+
+    public func logits(window w: Int, into out: UnsafeMutablePointer<Float>) throws {
+        preconditionFailure("CachedTeacher holds the sparse signal only")
     }
 }
