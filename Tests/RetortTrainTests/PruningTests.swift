@@ -84,7 +84,7 @@ final class PruningTests: XCTestCase {
     func testPlanPruningFollowsTheScores() throws {
         let t = Self.teacherConfig()
         let importance = TeacherImportance(
-            teacher: StudentShape(t), sequences: 1, tokens: 1,
+            teacher: StudentShape(t), sequences: 1, tokens: 1, depthSequences: 1, depthTokens: 1,
             layerScores: [0.5, 0.1, 0.3, 0.2],
             headScores: Array(repeating: [1, 5, 2, 2], count: 4),
             kvGroupScores: Array(repeating: [6, 4], count: 4),
@@ -237,14 +237,16 @@ final class PruningTests: XCTestCase {
         zero(teacher.weights.layers[identity].wo)
         zero(teacher.weights.layers[identity].wDown)
         var stages: [ImportanceProgress] = []
-        let importance = try measureImportance(teacher: teacher, sequences: Self.calibration()) { stages.append($0) }
+        let importance = try measureImportance(teacher: teacher, sequences: Self.calibration(), depthSequences: 2) {
+            stages.append($0)
+        }
         XCTAssertNoThrow(try importance.validate(teacher: t))
-        XCTAssertEqual(importance.tokens, 48)
+        XCTAssertEqual([importance.tokens, importance.depthTokens], [48, 32])
         XCTAssertEqual(stages.last, ImportanceProgress(stage: .depth, completed: 4, total: 4))
         XCTAssertEqual(importance.depthRanking.last, identity, "layer scores \(importance.layerScores)")
-        XCTAssertLessThan(importance.layerScores[identity], 1e-9, "an identity block changes nothing")
+        XCTAssertLessThan(importance.layerScores[identity], 1e-6, "an identity block changes nothing")
         for l in 0..<4 where l != identity {
-            XCTAssertGreaterThan(importance.layerScores[l], 1e-4, "block \(l): \(importance.layerScores)")
+            XCTAssertGreaterThan(importance.layerScores[l], 1e-3, "block \(l): \(importance.layerScores)")
         }
         let plan = try planPruning(importance, teacher: t, shape: StudentShape(layers: 3, dim: 32, heads: 4, kvHeads: 2, ffn: 48))
         XCTAssertFalse(plan.keptLayers.contains(identity))
@@ -291,6 +293,8 @@ final class PruningTests: XCTestCase {
         XCTAssertEqual(field { _ = try measureImportance(teacher: teacher, sequences: [[1, 48]]) }, "sequences[0][1]")
         XCTAssertEqual(field { _ = try measureImportance(teacher: teacher, sequences: [Array(repeating: 1, count: 65)]) },
                        "sequences[0]")
+        XCTAssertEqual(field { _ = try measureImportance(teacher: teacher, sequences: [[1]], depthSequences: 2) },
+                       "depthSequences")
     }
 
     func testImportanceRoundTripsThroughJSON() throws {
@@ -313,9 +317,14 @@ final class PruningTests: XCTestCase {
         let teacher = try LlamaModel.load(gguf: file)
         let tokens = Array(try BPETokenizer.load(gguf: file).encode(String(text.prefix(2000))).prefix(32))
         XCTAssertEqual(tokens.count, 32)
-        let importance = try measureImportance(teacher: teacher, sequences: [tokens])
+        // Width only: the depth pass (L + 1 forwards and KL over V per token) is measured in
+        // release builds (docs/DISTILLATION.md) and tested on the tiny teachers.
+        let importance = try measureImportance(teacher: teacher, sequences: [tokens], depthSequences: 0)
         XCTAssertNoThrow(try importance.validate(teacher: teacher.config))
-        XCTAssertTrue(importance.layerScores.allSatisfy { $0 > 0 }, "\(importance.layerScores)")
+        XCTAssertEqual(importance.layerScores, Array(repeating: 0, count: 30))
+        XCTAssertEqual(importance.depthTokens, 0)
+        XCTAssertTrue(importance.channelScores.allSatisfy { $0 > 0 })
+        XCTAssertTrue(importance.headScores.allSatisfy { $0.allSatisfy { $0 > 0 } })
         let plan = try planPruning(importance, teacher: teacher.config, shape: .default)
         let student = try pruneTeacher(teacher, plan: plan)
         XCTAssertEqual(student.config.parameterCount, StudentShape.default.parameterCount(teacher: teacher.config))

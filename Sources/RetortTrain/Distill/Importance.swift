@@ -7,8 +7,8 @@ import RetortModel
 // Dimensions as in `LlamaConfig`: L layers, D width, H/G query/kv heads of width E, F MLP width,
 // V vocabulary; N calibration tokens in all (the sum of the sequences' lengths).
 //
-// Depth (one number per block l):
-//   layerScores[l] = (1/N) Σ_tokens KL(p_teacher ‖ p_teacher without block l)   (nats, τ = 1)
+// Depth (one number per block l), over the N_depth tokens of the depth sequences:
+//   layerScores[l] = (1/N_depth) Σ_tokens KL(p_teacher ‖ p_teacher without block l)   (nats, τ = 1)
 // where "without block l" feeds block l's input straight to block l+1 (the block becomes the
 // identity). Every position of every sequence counts, each sequence evaluated from its start.
 //
@@ -29,9 +29,12 @@ import RetortModel
 public struct TeacherImportance: Codable, Equatable, Sendable {
     /// The teacher shape these scores index (L, D, H, G, F).
     public var teacher: StudentShape
-    /// Calibration sequences and tokens (N) the scores average over.
+    /// Calibration sequences and tokens (N) the width scores average over.
     public var sequences: Int
     public var tokens: Int
+    /// The leading sequences, and their tokens, the layer scores average over (0: not measured).
+    public var depthSequences: Int
+    public var depthTokens: Int
     /// (L) mean KL(teacher ‖ teacher without block l) per token, nats.
     public var layerScores: [Double]
     /// (L, H) mean L2 norm of each query head's contribution to the residual stream.
@@ -43,11 +46,14 @@ public struct TeacherImportance: Codable, Equatable, Sendable {
     /// (D) mean |RMSNorm output| per residual channel over all 2L+1 norms.
     public var channelScores: [Double]
 
-    public init(teacher: StudentShape, sequences: Int, tokens: Int, layerScores: [Double], headScores: [[Double]],
-                kvGroupScores: [[Double]], ffnScores: [[Double]], channelScores: [Double]) {
+    public init(teacher: StudentShape, sequences: Int, tokens: Int, depthSequences: Int, depthTokens: Int,
+                layerScores: [Double], headScores: [[Double]], kvGroupScores: [[Double]], ffnScores: [[Double]],
+                channelScores: [Double]) {
         self.teacher = teacher
         self.sequences = sequences
         self.tokens = tokens
+        self.depthSequences = depthSequences
+        self.depthTokens = depthTokens
         self.layerScores = layerScores
         self.headScores = headScores
         self.kvGroupScores = kvGroupScores
@@ -101,10 +107,11 @@ public struct ImportanceProgress: Sendable, Equatable {
 
 /// Measures depth and width importance of `teacher` on calibration `sequences` (token ids,
 /// each evaluated from position 0; lengths may differ). See the top of this file for the exact
-/// scores. Cost: one training-engine forward per sequence (activations) plus L + 1 inference
-/// forwards per sequence (the teacher and each one-block-skipped teacher). Memory: the teacher's
-/// logits for all sequences are kept, N·V floats.
-public func measureImportance(teacher: LlamaModel, sequences: [[Int32]],
+/// scores. The width scores use every sequence; the depth scores the first `depthSequences`
+/// (nil: all; 0: no depth pass, every layer score 0). Cost: one training-engine forward per
+/// sequence plus L + 1 inference forwards per depth sequence (the teacher and each
+/// one-block-skipped teacher). Memory: the teacher's logits for the depth sequences, N_depth·V floats.
+public func measureImportance(teacher: LlamaModel, sequences: [[Int32]], depthSequences: Int? = nil,
                               progress: ((ImportanceProgress) -> Void)? = nil) throws(PruningError) -> TeacherImportance {
     let c = teacher.config
     let source = "calibration"
@@ -121,6 +128,10 @@ public func measureImportance(teacher: LlamaModel, sequences: [[Int32]],
         }
     }
     let tokens = sequences.reduce(0) { $0 + $1.count }
+    let depthCount = depthSequences ?? sequences.count
+    guard (0...sequences.count).contains(depthCount) else {
+        throw PruningError(source: source, field: "depthSequences", message: "\(depthCount) outside 0...\(sequences.count)")
+    }
     var width = WidthStatistics(teacher: teacher)
     var graph: TrainingGraph?
     for (s, sequence) in sequences.enumerated() {
@@ -133,8 +144,11 @@ public func measureImportance(teacher: LlamaModel, sequences: [[Int32]],
         progress?(ImportanceProgress(stage: .activations, completed: s + 1, total: sequences.count))
     }
     graph = nil
-    let layerScores = try measureDepthImportance(teacher: teacher, sequences: sequences, tokens: tokens, progress: progress)
-    return width.importance(sequences: sequences.count, tokens: tokens, layerScores: layerScores)
+    let depth = Array(sequences.prefix(depthCount))
+    let layerScores = depth.isEmpty ? [Double](repeating: 0, count: c.layerCount)
+        : try measureDepthImportance(teacher: teacher, sequences: depth, progress: progress)
+    return width.importance(sequences: sequences.count, tokens: tokens, depthSequences: depth.count,
+                            depthTokens: depth.reduce(0) { $0 + $1.count }, layerScores: layerScores)
 }
 
 /// The teacher with block `layer` left out, sharing every buffer with `teacher`.
@@ -149,9 +163,9 @@ func teacherSkipping(_ teacher: LlamaModel, layer: Int) -> LlamaModel {
 }
 
 /// layerScores[l] = mean over all tokens of KL(p_teacher ‖ p_without l), both through `LlamaSession`.
-private func measureDepthImportance(teacher: LlamaModel, sequences: [[Int32]], tokens: Int,
+private func measureDepthImportance(teacher: LlamaModel, sequences: [[Int32]],
                                     progress: ((ImportanceProgress) -> Void)?) throws(PruningError) -> [Double] {
-    let c = teacher.config, v = c.vocabSize
+    let c = teacher.config, v = c.vocabSize, tokens = sequences.reduce(0) { $0 + $1.count }
     let capacity = sequences.map(\.count).max()!
     func run(_ model: LlamaModel, _ body: (Int, UnsafeBufferPointer<Float>) -> Void) throws(PruningError) {
         let session = LlamaSession(model: model, capacity: capacity)
@@ -173,15 +187,19 @@ private func measureDepthImportance(teacher: LlamaModel, sequences: [[Int32]], t
         (reference.pointer + offset).update(from: logits.baseAddress!, count: logits.count)
         offset += logits.count
     }
-    let losses = FloatBuffer(count: capacity)
+    // KL per sequence through the fused objective at α = 1, τ = 1 (SIMD, rows over the workers);
+    // scale 0 leaves the gradient it writes at zero.
+    let gradient = FloatBuffer(count: capacity * v)
+    let labels = [Int32](repeating: 0, count: capacity)
+    let scratch = LogitsScratch(vocab: v)
     var scores: [Double] = []
     for l in 0..<c.layerCount {
         var total: Double = 0
         try run(teacherSkipping(teacher, layer: l)) { s, logits in
             let n = sequences[s].count
-            distillationKLForward(losses.pointer, logits.baseAddress!, reference.pointer + offsets[s], rows: n, vocab: v,
-                                  temperature: 1)
-            for r in 0..<n { total += Double(losses[r]) }
+            let loss = fusedDistillationRows(gradient.pointer, logits.baseAddress!, labels: labels, teacher: reference.pointer + offsets[s],
+                                             rows: n, vocab: v, alpha: 1, temperature: 1, scale: 0, scratch: scratch)
+            total += loss.distillation * Double(n)
         }
         scores.append(max(0, total / Double(tokens)))
         progress?(ImportanceProgress(stage: .depth, completed: l + 1, total: c.layerCount))
@@ -258,7 +276,8 @@ private struct WidthStatistics {
         addAbs(graph.xnFinal.pointer)
     }
 
-    func importance(sequences: Int, tokens: Int, layerScores: [Double]) -> TeacherImportance {
+    func importance(sequences: Int, tokens: Int, depthSequences: Int, depthTokens: Int,
+                    layerScores: [Double]) -> TeacherImportance {
         let c = model.config, scale = 1 / Double(tokens), group = c.headCount / c.kvHeadCount
         let headScores = heads.map { $0.map { $0 * scale } }
         let kvGroupScores = headScores.map { row in
@@ -266,7 +285,8 @@ private struct WidthStatistics {
         }
         let ffnScores = (0..<c.layerCount).map { l in (0..<c.ffnDim).map { j in ffnAbs[l][j] * scale * downColumnNorms[l][j] } }
         let norms = Double(2 * c.layerCount + 1)
-        return TeacherImportance(teacher: StudentShape(c), sequences: sequences, tokens: tokens, layerScores: layerScores,
+        return TeacherImportance(teacher: StudentShape(c), sequences: sequences, tokens: tokens,
+                                 depthSequences: depthSequences, depthTokens: depthTokens, layerScores: layerScores,
                                  headScores: headScores, kvGroupScores: kvGroupScores, ffnScores: ffnScores,
                                  channelScores: channels.map { $0 * scale / norms })
     }
