@@ -49,6 +49,36 @@ final class DivergenceTests: XCTestCase {
         }
     }
 
+    /// Rows wider than one SIMD block with a tail (V = 37), wide logits, both sides of τ = 1: the SIMD
+    /// reverse-KL row against the Double reference and finite differences.
+    func testReverseKLOnWideRows() {
+        let n = 2, v = 37
+        for temperature: Float in [0.5, 2] {
+            var rng = SplitMix(seed: 320 + UInt64(temperature * 2))
+            let student = Tensor(count: n * v, rng: &rng, scale: 5), teacher = Tensor(count: n * v, rng: &rng, scale: 5)
+            var losses = [Float](repeating: 0, count: n)
+            distillationDivergenceForward(&losses, student.values, teacher.values, rows: n, vocab: v,
+                                          temperature: temperature, divergence: .reverseKL)
+            let expected = (0..<n).map { r in
+                Float(referenceFullLoss(student: student.values[r * v ..< (r + 1) * v],
+                                        teacher: teacher.values[r * v ..< (r + 1) * v],
+                                        temperature: temperature, divergence: .reverseKL))
+            }
+            let worst = worstRelativeDifference(losses, expected)
+            XCTAssertLessThanOrEqual(worst.error, valueTolerance, "τ=\(temperature): \(losses) vs \(expected)")
+            func objective() -> Double {
+                var losses = [Float](repeating: 0, count: n)
+                return Double(distillationDivergenceForward(&losses, student.values, teacher.values, rows: n, vocab: v,
+                                                            temperature: temperature, divergence: .reverseKL))
+            }
+            let dStudent = Gradient(count: n * v)
+            distillationDivergenceBackward(&dStudent.values, student.values, teacher.values, rows: n, vocab: v,
+                                           temperature: temperature, divergence: .reverseKL, scale: 1 / Float(n))
+            XCTAssertEqual(gradientCheck("τ=\(temperature) dStudent", student, analytic: dStudent.accumulated,
+                                         step: lossStep, tolerance: GradientTolerance.smooth, objective: objective), "")
+        }
+    }
+
     func testForwardKLIsDistillationKL() {
         var rng = SplitMix(seed: 310)
         let student = Tensor(count: n * v, rng: &rng, scale: 3), teacher = Tensor(count: n * v, rng: &rng, scale: 3)

@@ -1,4 +1,5 @@
 import Foundation
+import RetortRuntime
 
 // Distillation divergences between the teacher's and the student's distributions at temperature τ,
 // over the full vocabulary. N = B·T positions, V vocabulary. student, teacher: (N, V) logits;
@@ -26,6 +27,14 @@ import Foundation
 // Forward KL: H = −Σ p = −1 and this is τ (p_s − p_t), as in DistillationKL.swift.
 // All sums are in Double. A zero teacher mass contributes 0 · log 0 = 0; reverse KL floors the
 // teacher's log-mass at `teacherLogMassFloor` so a zero teacher mass gives a large finite loss, not ∞.
+//
+// Speed. JSD_β (one log per token) runs the Double bucket code above. Full-vocabulary reverse KL has
+// a SIMD row (`reverseKLRow`): exp by the runtime's `expApprox` (relative error < 1e-7), sums in
+// Double. With x = (z_s − max z_s)/τ, y = (z_t − max z_t)/τ, S = Σ e^x, T = Σ e^y:
+//   KL(p_s ‖ p_t) = Σ e^x (x − y) / S − (log S − log T),   H = KL + 1,
+//   ∂(τ² KL)/∂z_s,j = τ · q_j · (x_j − y_j − (log S − log T) − KL).
+// The sparse losses' bucket code is its plain reference (SparseDistillationTests, K = V). Rows are
+// independent: callers split N over workers by offsetting the row pointers.
 
 /// Which divergence between teacher and student distributions a distillation loss measures.
 public enum DistillationDivergence: Sendable, Equatable {
@@ -86,6 +95,15 @@ public func distillationDivergenceForward(_ losses: UnsafeMutablePointer<Float>,
     }
     let tau = Double(temperature), inv = 1 / tau
     var total: Double = 0
+    if divergence == .reverseKL {
+        for r in 0..<n {
+            let loss = tau * tau * reverseKLRow(student + r * v, teacher + r * v, count: v, inverseTemperature: Float(inv),
+                                                gradient: nil, factor: 0)
+            losses[r] = Float(loss)
+            total += loss
+        }
+        return n > 0 ? Float(total / Double(n)) : 0
+    }
     for r in 0..<n {
         let zs = student + r * v, zt = teacher + r * v
         let lseS = logSumExp(zs, count: v, inverseTemperature: inv)
@@ -115,6 +133,13 @@ public func distillationDivergenceBackward(_ dStudent: UnsafeMutablePointer<Floa
         return
     }
     let inv = 1 / Double(temperature), k = Double(scale) * Double(temperature)
+    if divergence == .reverseKL {
+        for r in 0..<n {
+            reverseKLRow(student + r * v, teacher + r * v, count: v, inverseTemperature: Float(inv),
+                         gradient: dStudent + r * v, factor: Float(k))
+        }
+        return
+    }
     for r in 0..<n {
         let zs = student + r * v, zt = teacher + r * v, dz = dStudent + r * v
         let lseS = logSumExp(zs, count: v, inverseTemperature: inv)
@@ -130,4 +155,75 @@ public func distillationDivergenceBackward(_ dStudent: UnsafeMutablePointer<Floa
             dz[j] += Float(k * (h - exp(lq) * hSum))
         }
     }
+}
+
+// MARK: SIMD reverse KL
+
+/// KL(p_s ‖ p_t) of one row at inverse temperature a (header); with `gradient`, also
+/// gradient[j] += factor · q_j · (x_j − y_j − (log S − log T) − KL).
+@discardableResult @inline(__always)
+func reverseKLRow(_ zs: UnsafePointer<Float>, _ zt: UnsafePointer<Float>, count v: Int, inverseTemperature a: Float,
+                  gradient dz: UnsafeMutablePointer<Float>?, factor c: Float) -> Double {
+    let ms = SIMD8<Float>(repeating: simdRowMax(zs, count: v)), mt = SIMD8<Float>(repeating: simdRowMax(zt, count: v))
+    let av = SIMD8<Float>(repeating: a)
+    var sumS = SIMD8<Double>(), sumT = SIMD8<Double>(), cross = SIMD8<Double>()
+    var j = 0
+    while j + 8 <= v {
+        let x = (load8(zs + j) - ms) * av, y = (load8(zt + j) - mt) * av
+        let e = expApprox(x)
+        sumS += SIMD8<Double>(e)
+        sumT += SIMD8<Double>(expApprox(y))
+        cross += SIMD8<Double>(e * (x - y))
+        j += 8
+    }
+    var s = sumS.sum(), t = sumT.sum(), cr = cross.sum()
+    while j < v {
+        let x = (zs[j] - ms[0]) * a, y = (zt[j] - mt[0]) * a
+        let e = expApprox(x)
+        s += Double(e)
+        t += Double(expApprox(y))
+        cr += Double(e * (x - y))
+        j += 1
+    }
+    let logRatio = log(s) - log(t)
+    let kl = max(0, cr / s - logRatio)
+    guard let dz else { return kl }
+    let shift = SIMD8<Float>(repeating: Float(logRatio + kl)), k = SIMD8<Float>(repeating: c / Float(s))
+    j = 0
+    while j + 8 <= v {
+        let x = (load8(zs + j) - ms) * av, y = (load8(zt + j) - mt) * av
+        store8(dz + j, load8(dz + j) + k * expApprox(x) * ((x - y) - shift))
+        j += 8
+    }
+    while j < v {
+        let x = (zs[j] - ms[0]) * a, y = (zt[j] - mt[0]) * a
+        dz[j] += k[0] * expApprox(x) * ((x - y) - shift[0])
+        j += 1
+    }
+    return kl
+}
+
+@inline(__always)
+private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
+
+@inline(__always)
+private func store8(_ p: UnsafeMutablePointer<Float>, _ value: SIMD8<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: value, as: SIMD8<Float>.self)
+}
+
+/// max_j z_j of one row.
+@inline(__always)
+private func simdRowMax(_ z: UnsafePointer<Float>, count v: Int) -> Float {
+    var m8 = SIMD8<Float>(repeating: -.infinity)
+    var j = 0
+    while j + 8 <= v {
+        m8 = pointwiseMax(m8, load8(z + j))
+        j += 8
+    }
+    var m = m8.max()
+    while j < v {
+        m = max(m, z[j])
+        j += 1
+    }
+    return m
 }
