@@ -54,6 +54,20 @@ public struct BenchReport: Codable, Sendable {
         self.models = models
     }
 
+    /// Reads a results.json written by `json()`.
+    public static func read(_ path: String) throws -> BenchReport {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw BenchError(file: path, field: "results", message: "cannot read")
+        }
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        do {
+            return try decoder.decode(BenchReport.self, from: data)
+        } catch {
+            throw BenchError(file: path, field: "results", message: "not a retort bench results.json: \(error)")
+        }
+    }
+
     /// Pretty-printed JSON with sorted keys (non-finite numbers as strings "inf", "nan").
     public func json() throws -> Data {
         let encoder = JSONEncoder()

@@ -10,7 +10,7 @@ public enum BenchTable {
         out += "machine: \(m.cpuModel), \(m.logicalCores) cores, \(mib(Double(m.memoryBytes), 0)) MiB, \(m.os) \(m.architecture); "
             + "flags: \(m.notableFlags.joined(separator: " ")); runtime kernels: \(m.kernelPath); \(m.build) build\n"
         out += "settings: threads \(s.threads.map(String.init).joined(separator: ",")), prompt \(s.promptTokens), "
-            + "generate \(s.genTokens), \(s.reps) repetitions"
+            + "generate \(s.genTokens), \(s.reps) repetition\(s.reps == 1 ? "" : "s")"
             + (s.text.map { "; quality: first \(s.qualityTokens) tokens of \(URL(fileURLWithPath: $0).lastPathComponent), "
                 + "\(s.method) protocol, context \(s.context)" } ?? "") + "\n"
         let hasPeer = report.models.contains { $0.peer != nil }
@@ -65,6 +65,10 @@ public enum BenchTable {
         out += "\n" + report.notes.map { "- " + $0 }.joined(separator: "\n") + "\n"
         for r in report.models {
             for t in r.threads {
+                if let resident = t.residentBeforeColdLoad, resident.max > 0.05 {
+                    out += "- \(r.model.name), \(t.threads) thread\(t.threads == 1 ? "" : "s"): cold loads were not fully cold "
+                        + "(up to \(fixed(resident.max * 100, 0))% of the file still cached after the drop)\n"
+                }
                 if let e = t.peer?.error { out += "- llama.cpp, \(r.model.name), \(t.threads) thread\(t.threads == 1 ? "" : "s"): \(e)\n" }
             }
             if let e = r.peer?.error { out += "- llama.cpp, \(r.model.name): \(e)\n" }

@@ -59,10 +59,10 @@ public enum FrontierPlot {
         let legendY = height - 58
         svg += """
         <circle cx="100" cy="\(fmt(legendY))" r="5" fill="#1f6fb4"/><text x="112" y="\(fmt(legendY + 4))">Retort</text>
-        <path d="\(diamond(180, legendY))" fill="#ffffff" stroke="#c0392b" stroke-width="1.8"/><text x="192" y="\(fmt(legendY + 4))">llama.cpp, same model as GGUF</text>
+        <path d="\(diamond(180, legendY))" fill="none" stroke="#c0392b" stroke-width="1.8"/><text x="192" y="\(fmt(legendY + 4))">llama.cpp, same model as GGUF</text>
         <line x1="410" y1="\(fmt(legendY))" x2="440" y2="\(fmt(legendY))" stroke="#777777" stroke-width="1.5" stroke-dasharray="5,4"/><text x="448" y="\(fmt(legendY + 4))">frontier (nothing both smaller/faster and better)</text>
         <text x="100" y="\(fmt(height - 32))" font-size="11" fill="#444444">\(escape("\(m.cpuModel), \(m.logicalCores) cores, \(m.notableFlags.joined(separator: " ")); \(m.os); runtime kernels \(m.kernelPath); \(m.build) build; \(m.date)"))</text>
-        <text x="100" y="\(fmt(height - 16))" font-size="11" fill="#444444">\(escape("retort bench: prompt \(s.promptTokens), generate \(s.genTokens), \(s.reps) repetitions (medians); quality on \(s.text.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "-"), context \(s.context)"))</text>
+        <text x="100" y="\(fmt(height - 16))" font-size="11" fill="#444444">\(escape("retort bench: prompt \(s.promptTokens), generate \(s.genTokens), \(s.reps) repetition\(s.reps == 1 ? "" : "s") (medians); quality on \(s.text.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "-"), context \(s.context)"))</text>
         </svg>
 
         """
@@ -102,41 +102,56 @@ public enum FrontierPlot {
             for p in front.dropFirst() { d += " H\(fmt(px(p.x))) V\(fmt(py(p.y)))" }
             out += "<path d=\"\(d)\" fill=\"none\" stroke=\"#777777\" stroke-width=\"1.5\" stroke-dasharray=\"5,4\"/>\n"
         }
-        // Points, then labels placed to avoid each other.
-        var placed: [(x0: Double, y0: Double, x1: Double, y1: Double)] = []
-        for p in panel.points {
-            let x = px(p.x), y = py(p.y)
-            if p.peer {
-                out += "<path d=\"\(diamond(x, y))\" fill=\"#ffffff\" stroke=\"#c0392b\" stroke-width=\"1.8\"/>\n"
-            } else {
-                out += "<circle cx=\"\(fmt(x))\" cy=\"\(fmt(y))\" r=\"5\" fill=\"#1f6fb4\"/>\n"
-            }
-        }
+        // Labels first, placed clear of every point and of each other and inside the panel; then
+        // the points on top, so no label hides one.
+        typealias Box = (x0: Double, y0: Double, x1: Double, y1: Double)
+        var placed: [Box] = panel.points.map { p in (px(p.x) - 6, py(p.y) - 6, px(p.x) + 6, py(p.y) + 6) }
+        var leaders = "", labels = ""
         for p in panel.points {
             let x = px(p.x), y = py(p.y)
             let w = Double(p.label.count) * 6.3
-            let rightSide = x + 8 + w <= left + width - 2
-            let x0 = rightSide ? x + 8 : x - 8 - w
-            var dy = 0.0
-            for attempt in 0..<12 {
-                dy = Double((attempt + 1) / 2) * 14 * (attempt % 2 == 0 ? 1 : -1)
-                let r = (x0: x0, y0: y + dy - 9, x1: x0 + w, y1: y + dy + 4)
-                if !placed.contains(where: { r.x0 < $0.x1 && $0.x0 < r.x1 && r.y0 < $0.y1 && $0.y0 < r.y1 }) { break }
+            // Candidates: right of the point, left of it, then against the panel's right and left
+            // edges; each at 0, +14, −14, +28 … px vertically. The first inside the panel and clear wins.
+            let xs = [x + 8, x - 8 - w, left + width - 2 - w, left + 2]
+            var candidates: [Box] = []
+            for x0 in xs {
+                for attempt in 0..<9 {
+                    let dy = Double((attempt + 1) / 2) * 14 * (attempt % 2 == 1 ? 1 : -1)
+                    candidates.append((x0, y + dy - 9, x0 + w, y + dy + 4))
+                }
             }
-            placed.append((x0, y + dy - 9, x0 + w, y + dy + 4))
-            out += "<text x=\"\(fmt(rightSide ? x + 8 : x - 8))\" y=\"\(fmt(y + dy + 4))\" text-anchor=\"\(rightSide ? "start" : "end")\" font-size=\"11\""
+            func inside(_ b: Box) -> Bool { b.x0 >= left + 2 && b.x1 <= left + width - 2 && b.y0 >= top + 2 && b.y1 <= top + height - 2 }
+            func free(_ b: Box) -> Bool { !placed.contains { b.x0 < $0.x1 && $0.x0 < b.x1 && b.y0 < $0.y1 && $0.y0 < b.y1 } }
+            let box = candidates.first { inside($0) && free($0) } ?? candidates.first(where: inside) ?? candidates[0]
+            placed.append(box)
+            // A label away from its point gets a leader line.
+            if box.x0 != x + 8 || box.y1 != y + 4 {
+                let lx = abs(box.x0 - x) < abs(box.x1 - x) ? box.x0 - 1 : box.x1 + 1
+                leaders += "<line x1=\"\(fmt(x))\" y1=\"\(fmt(y))\" x2=\"\(fmt(lx))\" y2=\"\(fmt(box.y1 - 4))\" stroke=\"#b0b0b0\" stroke-width=\"0.8\"/>\n"
+            }
+            labels += "<text x=\"\(fmt(box.x0))\" y=\"\(fmt(box.y1))\" font-size=\"11\""
                 + " fill=\"\(p.peer ? "#8e2a1f" : "#163f66")\" stroke=\"#ffffff\" stroke-width=\"3\" paint-order=\"stroke\">"
                 + "\(escape(p.label))</text>\n"
+        }
+        out += leaders + labels
+        for p in panel.points {
+            let x = px(p.x), y = py(p.y)
+            if p.peer {
+                out += "<path d=\"\(diamond(x, y))\" fill=\"none\" stroke=\"#c0392b\" stroke-width=\"1.8\"/>\n"
+            } else {
+                out += "<circle cx=\"\(fmt(x))\" cy=\"\(fmt(y))\" r=\"5\" fill=\"#1f6fb4\"/>\n"
+            }
         }
         return out + "</g>\n"
     }
 
     /// The Pareto frontier for "smaller x and smaller y are better": sorted by x, each point whose
-    /// y is below every point at or left of it.
-    public static func frontier(_ points: [Point]) -> [Point] {
+    /// y is below every point at or left of it by more than `tolerance` (relative), so that two
+    /// files of the same weights (perplexities equal to rounding) do not form a step.
+    public static func frontier(_ points: [Point], tolerance: Double = 1e-4) -> [Point] {
         var best = Double.infinity
         var out: [Point] = []
-        for p in points.sorted(by: { $0.x != $1.x ? $0.x < $1.x : $0.y < $1.y }) where p.y < best {
+        for p in points.sorted(by: { $0.x != $1.x ? $0.x < $1.x : $0.y < $1.y }) where p.y < best - tolerance * abs(best) || best.isInfinite {
             out.append(p)
             best = p.y
         }

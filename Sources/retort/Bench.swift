@@ -63,6 +63,9 @@ struct Bench: ParsableCommand {
     @Flag(name: .long, help: "Print results.json on standard output instead of the table.")
     var json = false
 
+    @Option(name: .long, help: "Render an earlier results.json (table, and with --out the files) instead of measuring.")
+    var report: String?
+
     @Option(name: .long, help: .hidden)
     var worker: String?
 
@@ -70,6 +73,10 @@ struct Bench: ParsableCommand {
 
     func validate() throws {
         if worker != nil { return }
+        if let report {
+            guard FileManager.default.fileExists(atPath: report) else { throw ValidationError("--report: no such file '\(report)'") }
+            return
+        }
         guard !models.isEmpty else { throw ValidationError("--models needs at least one .gguf or .rtm file") }
         for m in models {
             guard FileManager.default.fileExists(atPath: m) else { throw ValidationError("--models: no such file '\(m)'") }
@@ -101,6 +108,9 @@ struct Bench: ParsableCommand {
             print(try SubprocessWorker.serve(worker))
             return
         }
+        if let report {
+            return try show(try BenchReport.read(report))
+        }
         let settings = BenchSettings(models: models, text: text, reference: reference, threads: threadCounts,
                                      promptTokens: promptTokens, genTokens: genTokens, reps: reps,
                                      qualityTokens: qualityTokens, context: context, method: `protocol`, cold: !noCold)
@@ -112,7 +122,10 @@ struct Bench: ParsableCommand {
         }
         let child = SubprocessWorker(arguments: ["bench", "--worker"])
         let harness = BenchHarness(settings: settings, worker: child.run, peer: peer, log: { note($0) })
-        let report = try harness.run()
+        try show(try harness.run())
+    }
+
+    func show(_ report: BenchReport) throws {
         if json {
             print(String(decoding: try report.json(), as: UTF8.self))
         } else {

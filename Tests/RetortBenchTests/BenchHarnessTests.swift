@@ -190,8 +190,12 @@ final class BenchHarnessTests: XCTestCase {
         }
         XCTAssertGreaterThanOrEqual(collector.circles, 2 * report.models.count)
         XCTAssertTrue(FileManager.default.fileExists(atPath: files.table))
-        let decoded = try JSONDecoder().decode(BenchReport.self, from: Data(contentsOf: URL(fileURLWithPath: files.json)))
+        let decoded = try BenchReport.read(files.json)
         XCTAssertEqual(decoded.models.count, 3)
+        XCTAssertEqual(BenchTable.render(decoded), BenchTable.render(report))
+        XCTAssertThrowsError(try BenchReport.read(files.table)) { error in
+            XCTAssertTrue("\(error)".contains("table.txt"), "\(error)")
+        }
     }
 
     func testWithoutTextOrPeerThereIsNoPlotAndNoPeerColumns() throws {
@@ -205,6 +209,10 @@ final class BenchHarnessTests: XCTestCase {
         let table = BenchTable.render(report)
         XCTAssertFalse(table.contains("llama.cpp runs"))
         XCTAssertTrue(table.contains("Quality not measured"))
+        XCTAssertFalse(table.contains("not fully cold"))
+        var warmish = report
+        warmish.models[0].threads[0].residentBeforeColdLoad = Spread([0.5, 0.01])
+        XCTAssertTrue(BenchTable.render(warmish).contains("not fully cold (up to 50% of the file still cached"))
     }
 
     func testBadModelFileIsATypedErrorNamingTheFile() throws {
@@ -289,6 +297,9 @@ final class FrontierTests: XCTestCase {
                       P(x: 140, y: 35, label: "worse", peer: false), P(x: 60, y: 40, label: "tiny", peer: false),
                       P(x: 600, y: 30, label: "same quality, bigger", peer: true)]
         XCTAssertEqual(FrontierPlot.frontier(points).map(\.label), ["tiny", "int8", "f32"])
+        // Equal to rounding is not better: the same weights in a bigger file are not a step.
+        let same = [P(x: 90, y: 27.863, label: "q4", peer: false), P(x: 500, y: 27.86299, label: "f32", peer: false)]
+        XCTAssertEqual(FrontierPlot.frontier(same).map(\.label), ["q4"])
     }
 
     func testAxisTicksAreRoundAndCoverTheRange() {
