@@ -67,8 +67,9 @@ func percentileThreshold(_ h: AbsHistogram, percentile p: Double) -> Float {
 }
 
 /// TensorRT-style entropy calibration over the |x| histogram: for each candidate end bin i ≥ 128,
-/// P = counts[0 ..< i] with the tail added to bin i − 1; Q = P merged into 128 levels and spread
-/// back uniformly over each level's non-empty bins. Returns the upper edge i · binWidth of the
+/// P = counts[0 ..< i] with the clipped tail added to bin i − 1; Q = counts[0 ..< i] (without the
+/// tail) merged into 128 levels and spread back uniformly over each level's non-empty bins, so
+/// clipping a heavy tail costs KL at the last bin and coarse levels cost KL everywhere. Returns the upper edge i · binWidth of the
 /// minimal KL(P ‖ Q), never beyond max |x|.
 func entropyThreshold(_ h: AbsHistogram, levels: Int = 128, step: Int = 4) -> Float {
     let n = h.binCount
@@ -93,12 +94,9 @@ func entropyThreshold(_ h: AbsHistogram, levels: Int = 128, step: Int = 4) -> Fl
                 mass += counts[j]
                 if counts[j] > 0 { nonEmpty += 1 }
             }
-            if level == levels - 1 { mass += suffix[i] }
             let each = nonEmpty > 0 ? mass / Double(nonEmpty) : 0
             for j in start..<stop { q[j] = counts[j] > 0 ? each : 0 }
         }
-        // The tail folded into p[i-1] lives in the last level: make q[i-1] non-zero when p is.
-        if p[i - 1] > 0 && q[i - 1] == 0 { q[i - 1] = p[i - 1] }
         let kl = klDivergence(p, q, count: i)
         if kl < best.kl { best = (kl, i) }
     }
@@ -122,7 +120,7 @@ func klDivergence(_ p: [Double], _ q: [Double], count: Int) -> Double {
 
 /// t minimizing Σ_bins count · e(center, t): values above t are clipped ((c − t)²); values inside
 /// round with step s = t / 127 (c² when they round to 0, else s²/12).
-func mseThreshold(_ h: AbsHistogram, step: Int = 1) -> Float {
+func mseThreshold(_ h: AbsHistogram, step: Int = 4) -> Float {
     let n = h.binCount, w = Double(h.binWidth)
     guard let lastNonZero = h.counts.lastIndex(where: { $0 > 0 }) else { return 0 }
     var best = (err: Double.infinity, t: Double(h.absMax))

@@ -72,14 +72,21 @@ func weightColumnAbsMax(_ matrices: [(FloatBuffer, Int)], width k: Int) -> [Floa
 /// `attn_out`, channels of the query heads that share a K/V head get one s (their max).
 func smoothingScales(activationAbsMax a0: [Float], weightAbsMax w: [Float], alpha: Float,
                      input: LlamaSession.MatmulInput, config c: LlamaConfig) -> [Float] {
-    var a = a0
+    var a = a0, w = w
     if input == .attentionOutput {
+        // Both statistics are shared over the query heads of a K/V group, so s is too.
         let e = c.headDim, group = c.headCount / c.kvHeadCount
         for g in 0..<c.kvHeadCount {
             for i in 0..<e {
-                var m: Float = 0
-                for h in g * group ..< (g + 1) * group { m = max(m, a[h * e + i]) }
-                for h in g * group ..< (g + 1) * group { a[h * e + i] = m }
+                var ma: Float = 0, mw: Float = 0
+                for h in g * group ..< (g + 1) * group {
+                    ma = max(ma, a[h * e + i])
+                    mw = max(mw, w[h * e + i])
+                }
+                for h in g * group ..< (g + 1) * group {
+                    a[h * e + i] = ma
+                    w[h * e + i] = mw
+                }
             }
         }
     }
@@ -197,7 +204,7 @@ func quantizedOutputError(samples: [Float], width k: Int, matrices: [(FloatBuffe
     case .dynamic:
         quantizeRowsInt8(&xq, &xScales, xs, rows: t, cols: k)
     case .static:
-        var h = AbsHistogram()
+        var h = AbsHistogram(binCount: 512)
         h.add(xs)
         quantizeRowsWithScale(&xq, &xScales, xs, rows: t, cols: k, scale: calibrator.threshold(h) / 127)
     }
