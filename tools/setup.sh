@@ -26,7 +26,7 @@ for arg in "$@"; do
 done
 
 # MARK: Debian packages
-packages=(libopenblas-dev libprotobuf-c-dev protobuf-c-compiler cmake pkg-config unzip time gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
+packages=(libopenblas-dev libprotobuf-c-dev protobuf-c-compiler cmake pkg-config unzip time gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user librsvg2-bin)
 if [[ $apt == 1 ]]; then
   missing=()
   for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
