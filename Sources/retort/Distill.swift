@@ -26,6 +26,8 @@ struct Distill: ParsableCommand {
     var initialization = "pruned"
     @Option(name: .long, help: "Calibration sequences (of --seq tokens, from the training text) for measuring importance.")
     var calibrationSequences = 8
+    @Option(name: .long, help: "Of those, sequences for the block-skip (depth) measurement (L + 1 teacher passes each).")
+    var depthSequences = 2
 
     // MARK: Objective
     @Option(name: .long, help: "Weight α of the distillation term in α·τ²·KL + (1−α)·CE (0 = no teacher).") var alpha: Float = 0.5
@@ -69,7 +71,9 @@ struct Distill: ParsableCommand {
         guard ["pruned", "every-kth", "random"].contains(initialization) else {
             throw ValidationError("--initialization must be pruned, every-kth or random (got '\(initialization)')")
         }
-        guard calibrationSequences >= 1 else { throw ValidationError("--calibration-sequences must be ≥ 1") }
+        guard calibrationSequences >= 1, depthSequences >= 0 else {
+            throw ValidationError("--calibration-sequences must be ≥ 1 and --depth-sequences ≥ 0")
+        }
         guard testTokens >= 0, evalTokens >= 0, evalEvery >= 0, checkpointEvery >= 0 else {
             throw ValidationError("--test-tokens, --eval-tokens, --eval-every and --checkpoint-every must be ≥ 0")
         }
@@ -259,10 +263,12 @@ struct Distill: ParsableCommand {
             let count = min(calibrationSequences, windows.count)
             // Calibration from the end of the training order: the first windows are what a short run trains on.
             let sequences = (0..<count).map { Array(windows.window(windows.count - 1 - $0)) }
-            note("measuring importance on \(count) × \(windows.length) tokens…")
+            // Block-skip KL costs L + 1 teacher forwards per sequence: it uses at most --depth-sequences.
+            let depth = min(depthSequences, count)
+            note("measuring importance on \(count) × \(windows.length) tokens (block skips on \(depth))…")
             let clock = ContinuousClock()
             let start = clock.now
-            let importance = try measureImportance(teacher: teacher, sequences: sequences)
+            let importance = try measureImportance(teacher: teacher, sequences: sequences, depthSequences: depth)
             let plan = try planPruning(importance, teacher: teacher.config, shape: shape)
             note(String(format: "  %.1f s; kept layers %@", start.duration(to: clock.now).seconds,
                         plan.keptLayers.map(String.init).joined(separator: ",")))
