@@ -80,6 +80,21 @@ final class DistillationTests: XCTestCase {
         XCTAssertEqual(d.state.history.last!.temperature, 1)
     }
 
+    /// A time budget fixes the schedule's length from the measured step time and stops in time.
+    func testTimeBudgetSetsScheduleAndStops() throws {
+        let d = try make(topK: 0) {
+            $0.maxTokens = nil
+            $0.maxMinutes = 0.01
+        }
+        let clock = ContinuousClock()
+        let start = clock.now
+        try d.run()
+        XCTAssertNotNil(d.state.totalSteps)
+        XCTAssertGreaterThanOrEqual(d.state.step, 3)
+        XCTAssertLessThan(start.duration(to: clock.now).seconds, 0.6 + 5 * d.state.elapsedSeconds / Double(d.state.step),
+                          "stops within about a step of the budget")
+    }
+
     func testSecondStageTrainsOnHardLabels() throws {
         let d = try make(topK: 0) { $0.hardLabelFraction = 0.25 }
         try d.run()

@@ -314,10 +314,15 @@ public final class Distillation {
                                      learningRate: report.learningRate, temperature: tau, alpha: alpha)
             state.history.append(logged)
             state.elapsedSeconds = startElapsed + start.duration(to: clock.now).seconds
-            // A time-only budget fixes the schedule's length after the first steps' speed is known.
-            if state.totalSteps == nil, state.step == 3, let minutes = s.maxMinutes {
-                let perStepSeconds = state.elapsedSeconds / 3
-                setTotalSteps(max(4, Int((minutes * 60 * 0.97) / perStepSeconds)))
+            // A time-only budget sets the schedule's length from the measured step time: first after
+            // 3 steps, then re-estimated every 10 steps over the first half of the run (the machine's
+            // speed can change while it runs), from the seconds per step so far.
+            if s.maxTokens == nil, let minutes = s.maxMinutes,
+               (state.totalSteps == nil && state.step == 3)
+                || (state.totalSteps != nil && state.step % 10 == 0 && state.step * 2 < state.totalSteps!) {
+                let perStepSeconds = state.elapsedSeconds / Double(state.step)
+                let remaining = max(0, minutes * 60 * 0.98 - state.elapsedSeconds)
+                setTotalSteps(max(state.step + 1, state.step + Int(remaining / perStepSeconds)))
             }
             progress(logged, state, state.elapsedSeconds)
             if s.evalEvery > 0, state.step % s.evalEvery == 0, !validation.isEmpty {
