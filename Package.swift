@@ -43,7 +43,7 @@ let package = Package(
         // MARK: Host libraries
         .target(name: "RetortImport", dependencies: ["RetortRuntime"]),
         .target(name: "RetortModel", dependencies: ["RetortImport", "RetortRuntime", "COpenBLAS"]),
-        .target(name: "RetortTrain", dependencies: ["RetortModel", "RetortRuntime", "COpenBLAS"]),
+        .target(name: "RetortTrain", dependencies: ["RetortModel", "RetortImport", "RetortRuntime", "CRetortShim", "COpenBLAS"]),
         .target(name: "RetortQuantize", dependencies: ["RetortModel", "RetortRuntime"]),
         .target(name: "RetortBench", dependencies: ["RetortImport", "RetortModel", "RetortRuntime"]),
 
