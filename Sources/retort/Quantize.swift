@@ -56,7 +56,7 @@ struct Quantize: ParsableCommand {
     var weightClip = false
 
     @Option(name: .long, help: "SmoothQuant: off | auto (per-input α search on the calibration loss) | an α in [0, 1].")
-    var smoothquant = "off"
+    var smoothquant = "auto"
 
     @Option(name: .long, help: "Inputs SmoothQuant may smooth (comma-separated): attn_in, attn_out, ffn_in, ffn_down.")
     var smoothInputs = "attn_in,attn_out,ffn_in,ffn_down"
