@@ -47,7 +47,7 @@ struct Demo: ParsableCommand {
 
         stage(2, "quantize the student to INT8 (calibrated on the train split, measured on the test split)")
         try retort(["quantize", "--model", student, "--calibration", "\(corpus)/train.txt", "--out", int8,
-                    "--eval-text", test, "--eval-tokens", "\(testTokens)", "--report", "\(out)/quantize.jsonl"])
+                    "--eval-text", test, "--max-tokens", "\(testTokens)", "--report", "\(out)/quantize.jsonl"])
 
         stage(3, "generate with RetortRuntime from \(int8)")
         try retort(["run", "--model", int8, "--prompt", prompt, "--temperature", "0.7", "--seed", "1", "--max-tokens", "60"])
