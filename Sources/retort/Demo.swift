@@ -17,7 +17,7 @@ struct Demo: ParsableCommand {
     @Option(name: .long, help: "Test tokens for perplexity, KL and agreement in the reports.") var testTokens = 8192
     @Option(name: .long, help: "Calibration sequences for measuring the teacher's importance.") var calibrationSequences = 2
     @Option(name: .long, help: "Comma-separated thread counts for the speed benchmark.") var threads = "1,2"
-    @Option(name: .long, help: "Repetitions of each speed measurement.") var reps = 3
+    @Option(name: .long, help: "Repetitions of each speed measurement.") var reps = 2
     @Option(name: .long, help: "Prompt for the generation step.")
     var prompt = "KING HENRY:\nNow, lords, what news"
     @Flag(name: .long, help: "Do not run llama.cpp peers in the benchmark.") var noPeers = false
