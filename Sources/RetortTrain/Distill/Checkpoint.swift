@@ -63,24 +63,7 @@ public enum Checkpoint {
         }
         return try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws -> State in
             func fail(_ field: String, _ message: String) -> ModelError { ModelError(file: path, field: field, message: message) }
-            guard raw.count >= 16 + 72 + 8 else { throw fail("size", "\(raw.count) bytes is shorter than any checkpoint") }
-            guard Array(raw[0..<4]) == magic else { throw fail("magic", "not a Retort checkpoint (expected \"RTCK\")") }
-            let version = raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian
-            guard version == Self.version else { throw fail("version", "\(version); this build reads version \(Self.version)") }
-            let stored = raw.loadUnaligned(fromByteOffset: raw.count - 8, as: UInt64.self).littleEndian
-            let actual = RTMChecksum.xxh64(UnsafeRawBufferPointer(rebasing: raw[0..<(raw.count - 8)]))
-            guard stored == actual else {
-                throw fail("checksum", "stored \(String(stored, radix: 16)) but the contents hash to \(String(actual, radix: 16)): the file is corrupt")
-            }
-            let jsonLength = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self).littleEndian
-            guard jsonLength <= UInt64(raw.count - 16 - 72 - 8) else { throw fail("state length", "\(jsonLength) runs past the end") }
-            let jsonEnd = 16 + Int(jsonLength)
-            let state: State
-            do {
-                state = try JSONDecoder().decode(State.self, from: Data(raw[16..<jsonEnd]))
-            } catch {
-                throw fail("state", "cannot decode: \(error)")
-            }
+            let (state, jsonEnd) = try decodeState(State.self, raw, path: path)
             var offset = jsonEnd
             let expected = configWords(model.config)
             for (i, word) in expected.enumerated() {
@@ -112,24 +95,30 @@ public enum Checkpoint {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ModelError(file: path, field: "checkpoint", message: "cannot read")
         }
-        return try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws -> State in
-            func fail(_ field: String, _ message: String) -> ModelError { ModelError(file: path, field: field, message: message) }
-            guard raw.count >= 16 + 72 + 8 else { throw fail("size", "\(raw.count) bytes is shorter than any checkpoint") }
-            guard Array(raw[0..<4]) == magic else { throw fail("magic", "not a Retort checkpoint (expected \"RTCK\")") }
-            let version = raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian
-            guard version == Self.version else { throw fail("version", "\(version); this build reads version \(Self.version)") }
-            let stored = raw.loadUnaligned(fromByteOffset: raw.count - 8, as: UInt64.self).littleEndian
-            let actual = RTMChecksum.xxh64(UnsafeRawBufferPointer(rebasing: raw[0..<(raw.count - 8)]))
-            guard stored == actual else {
-                throw fail("checksum", "stored \(String(stored, radix: 16)) but the contents hash to \(String(actual, radix: 16)): the file is corrupt")
-            }
-            let jsonLength = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self).littleEndian
-            guard jsonLength <= UInt64(raw.count - 16 - 72 - 8) else { throw fail("state length", "\(jsonLength) runs past the end") }
-            do {
-                return try JSONDecoder().decode(State.self, from: Data(raw[16 ..< 16 + Int(jsonLength)]))
-            } catch {
-                throw fail("state", "cannot decode: \(error)")
-            }
+        return try data.withUnsafeBytes { try decodeState(State.self, $0, path: path).state }
+    }
+
+    /// Checks size, magic, version and checksum of a whole checkpoint and decodes its state;
+    /// returns the state and the offset just past it.
+    private static func decodeState<State: Decodable>(_ type: State.Type, _ raw: UnsafeRawBufferPointer,
+                                                      path: String) throws -> (state: State, end: Int) {
+        func fail(_ field: String, _ message: String) -> ModelError { ModelError(file: path, field: field, message: message) }
+        guard raw.count >= 16 + 72 + 8 else { throw fail("size", "\(raw.count) bytes is shorter than any checkpoint") }
+        guard Array(raw[0..<4]) == magic else { throw fail("magic", "not a Retort checkpoint (expected \"RTCK\")") }
+        let version = raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian
+        guard version == Self.version else { throw fail("version", "\(version); this build reads version \(Self.version)") }
+        let stored = raw.loadUnaligned(fromByteOffset: raw.count - 8, as: UInt64.self).littleEndian
+        let actual = RTMChecksum.xxh64(UnsafeRawBufferPointer(rebasing: raw[0..<(raw.count - 8)]))
+        guard stored == actual else {
+            throw fail("checksum", "stored \(RTMChecksum.hex(stored)) but the contents hash to \(RTMChecksum.hex(actual)): the file is corrupt")
+        }
+        let jsonLength = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self).littleEndian
+        guard jsonLength <= UInt64(raw.count - 16 - 72 - 8) else { throw fail("state length", "\(jsonLength) runs past the end") }
+        let end = 16 + Int(jsonLength)
+        do {
+            return (try JSONDecoder().decode(State.self, from: Data(raw[16..<end])), end)
+        } catch {
+            throw fail("state", "cannot decode: \(error)")
         }
     }
 
