@@ -63,7 +63,7 @@ struct Demo: ParsableCommand {
 
         demo finished in \(format(minutesTaken, 1)) minutes; everything is in \(out):
           student-f32.rtm        the distilled student (FP32), with provenance
-          student-f32.rtm.json   distillation report (shape, budget, teacher/student test perplexity, KL, top-1)
+          distill.json           distillation report (shape, budget, teacher/student test perplexity, KL, top-1)
           student-f32.rtm.ckpt   last training checkpoint (continue with retort distill … --resume)
           student-int8.rtm       the INT8 student (W8A8), calibration and measured quality in its provenance
           quantize.jsonl         quantization report (FP32 vs INT8 perplexity, KL, top-1, size)
