@@ -22,6 +22,9 @@ public struct QuantizationOptions: Sendable {
     /// Tensors stored in `keepDType` (f16 or f32) instead of int8.
     public var keepFP: [String] = []
     public var keepDType: RTMDType = .f16
+    /// int8 tensors whose activations get two int8 digits at run time (dynamic, about 15 bits;
+    /// same file size, roughly twice the activation work of those matrices).
+    public var twoDigit: [String] = []
 
     public init() {}
 
@@ -35,6 +38,7 @@ public struct QuantizationOptions: Sendable {
             parts.append(smoothing.description + (smoothInputs == smoothableInputs ? "" : " on " + smoothInputs.map(\.rawValue).joined(separator: ",")))
         }
         if !keepFP.isEmpty { parts.append("keep-fp \(keepDType) \(keepFP.count): " + keepFP.joined(separator: ",")) }
+        if !twoDigit.isEmpty { parts.append("two-digit activations \(twoDigit.count): " + twoDigit.joined(separator: ",")) }
         return parts.joined(separator: ", ")
     }
 }
@@ -129,16 +133,17 @@ public func makeQuantizedRTM(_ calibrated: CalibratedModel, tokenizer: Tokenizer
                 ? options.embeddingWeights ?? options.weights : options.weights
             if case .perGroup(let g) = scheme, cols % g != 0 { scheme = .perChannel }
             let q = quantizeWeights(entry.buffer.pointer, rows: rows, cols: cols, scheme: scheme, clipSearch: options.weightClipSearch)
-            let threshold = calibrated.thresholds[entry.name] ?? 0
+            let digits = options.twoDigit.contains(entry.name) ? 2 : 1
+            let threshold = digits == 2 ? 0 : calibrated.thresholds[entry.name] ?? 0
             let activationScale: Float = threshold > 0 && threshold.isFinite ? threshold / 127 : 0
             let data = q.q.map { UInt8(bitPattern: $0) }
             switch scheme {
             case .perChannel:
                 w.addTensor(name: entry.name, dtype: .int8PerChannel, dims: entry.dims, data: data, scales: q.scales,
-                            activationScale: activationScale)
+                            activationScale: activationScale, activationDigits: digits)
             case .perGroup(let g):
                 w.addTensor(name: entry.name, dtype: .int8PerGroup, dims: entry.dims, data: data, scales: q.scales,
-                            groupSize: g, activationScale: activationScale)
+                            groupSize: g, activationScale: activationScale, activationDigits: digits)
             }
         }
     }

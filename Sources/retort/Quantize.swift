@@ -64,6 +64,12 @@ struct Quantize: ParsableCommand {
     @Option(name: .long, help: "Tensors to keep in floating point (comma-separated names, e.g. blk.1.ffn_down.weight).")
     var keepFp = ""
 
+    @Option(name: .long, help: "Matrices whose activations get two int8 digits at run time (≈15-bit activations, no size cost): comma-separated names, head, all or none.")
+    var twoDigit = "none"
+
+    @Option(name: .long, help: "Also give the N most sensitive int8 matrices two-digit activations (runs a per-matrix sensitivity pass).")
+    var twoDigitCount = 0
+
     @Option(name: .long, help: "Also keep the N most sensitive matrices in floating point (runs a per-matrix sensitivity pass).")
     var keepFpCount = 0
 
@@ -111,6 +117,7 @@ struct Quantize: ParsableCommand {
         _ = try parsedSmoothInputs()
         guard ["f16", "f32"].contains(keepDtype) else { throw ValidationError("--keep-dtype must be f16 or f32") }
         guard keepFpCount >= 0 else { throw ValidationError("--keep-fp-count must be ≥ 0") }
+        guard twoDigitCount >= 0 else { throw ValidationError("--two-digit-count must be ≥ 0") }
         if let sensitivity, SensitivityGranularity(rawValue: sensitivity) == nil {
             throw ValidationError("--sensitivity must be layer or matrix")
         }
@@ -188,6 +195,17 @@ struct Quantize: ParsableCommand {
         for name in options.keepFP where !known.contains(name) {
             throw ValidationError("--keep-fp: '\(name)' is not a matrix of \(model)")
         }
+        let head = known.contains("output.weight") ? "output.weight" : "token_embd.weight"
+        for item in twoDigit.split(separator: ",").map(String.init) {
+            switch item {
+            case "none": continue
+            case "all": options.twoDigit = matrixNames(source.model)
+            case "head": if !options.twoDigit.contains(head) { options.twoDigit.append(head) }
+            default:
+                guard known.contains(item) else { throw ValidationError("--two-digit: '\(item)' is not a matrix of \(model) (or head, all, none)") }
+                if !options.twoDigit.contains(item) { options.twoDigit.append(item) }
+            }
+        }
 
         let calibrated = try calibrate(model: source.model, sequences: drawn, options: options, pool: pool) { note($0) }
         if !calibrated.smoothing.isEmpty {
@@ -198,7 +216,7 @@ struct Quantize: ParsableCommand {
 
         // Sensitivity (optional) and keep-fp by sensitivity.
         var sensitivityEntries: [SensitivityEntry]?
-        let granularity = keepFpCount > 0 ? .matrix : sensitivity.flatMap(SensitivityGranularity.init(rawValue:))
+        let granularity = keepFpCount > 0 || twoDigitCount > 0 ? .matrix : sensitivity.flatMap(SensitivityGranularity.init(rawValue:))
         if let granularity {
             let windowTokens = Array(drawn.joined().prefix(sensitivityTokens))
             let reference = try CachedReference(model: source.model, tokens: windowTokens, bos: nil,
@@ -212,6 +230,10 @@ struct Quantize: ParsableCommand {
             }
             if keepFpCount > 0 {
                 for e in entries.prefix(keepFpCount) where !options.keepFP.contains(e.unit) { options.keepFP.append(e.unit) }
+            }
+            if twoDigitCount > 0 {
+                let candidates = entries.filter { !options.keepFP.contains($0.unit) && !options.twoDigit.contains($0.unit) }
+                options.twoDigit += candidates.prefix(twoDigitCount).map(\.unit)
             }
         }
 

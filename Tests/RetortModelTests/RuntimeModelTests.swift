@@ -94,6 +94,41 @@ final class RuntimeModelTests: XCTestCase {
         XCTAssertLessThan(groupedError, meanError * 1.05, "grouped \(groupedError) vs per-channel \(meanError)")
     }
 
+    /// Two-digit activations (activation + residual, each per-token int8) remove nearly all of the
+    /// activation error: the runtime then matches an f32 model built from the same dequantized
+    /// int8 weights (q·s) far more closely than W8A8 does, for per-channel and per-group weights,
+    /// prefill (row blocks of 16) and decode alike.
+    func testTwoDigitActivationsMatchDequantizedWeights() throws {
+        let host = TinyModels.random(TinyModels.runtimeConfig, seed: 26)
+        let long: [Int32] = (0..<40).map { Int32(($0 * 7 + 3) % 48) }
+        for groupSize in [nil, 32] {
+            let one = try runtime(host, .int8, groupSize: groupSize)
+            let twoBytes = makeRTM(model: host, tokenizer: TinyModels.tokenizer(), weights: .int8, groupSize: groupSize,
+                                   activationDigits: 2).serialize()
+            let two = try RuntimeModel(file: try RTMFile(bytes: twoBytes, name: "tiny-two-digit.rtm"))
+            XCTAssertTrue(two.matrices.allSatisfy { $0.activationDigits == 2 })
+            // The f32 model the int8 weights stand for.
+            let dequantized = try LlamaModel.load(rtm: one.file)
+            let expected = try batchedLogits(dequantized, long, capacity: 48)
+            let scale = expected.map(abs).max()!
+            func meanError(_ a: [Float]) -> Float { zip(a, expected).map { abs($0 - $1) }.reduce(0, +) / Float(a.count) }
+            let oneError = meanError(try runtimeLogits(one, long))
+            let twoLogits = try runtimeLogits(two, long)
+            let twoError = meanError(twoLogits)
+            let report = mismatches(twoLogits, expected, tolerance: Tolerance.twoDigitActivations, relativeTo: scale)
+            XCTAssert(report.isEmpty, "group \(groupSize ?? 0): \(report)")
+            XCTAssertLessThan(twoError, oneError / 20, "group \(groupSize ?? 0): two digits \(twoError), one digit \(oneError)")
+            // Decode (one row at a time) meets the same bound.
+            let session = RuntimeSession(model: two, capacity: 48, maxBatch: 1, pool: ThreadPool(threads: 2))
+            let v = two.config.vocabSize
+            for t in 0..<long.count {
+                let row = Array(try session.forward([long[t]], logits: .last))
+                let r = mismatches(row, Array(expected[t * v ..< (t + 1) * v]), tolerance: Tolerance.twoDigitActivations, relativeTo: scale)
+                XCTAssert(r.isEmpty, "decode position \(t): \(r)")
+            }
+        }
+    }
+
     func testRTMRoundTripIntoHostIsExact() throws {
         let host = TinyModels.random(TinyModels.runtimeConfig, seed: 25)
         let bytes = makeRTM(model: host, tokenizer: TinyModels.tokenizer(), weights: .f32).serialize()

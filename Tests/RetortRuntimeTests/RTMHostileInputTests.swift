@@ -41,14 +41,14 @@ final class RTMHostileInputTests: XCTestCase {
     }
 
     func testFutureMajorVersionIsRejected() {
-        rejectsHeader(field: "header.versionMajor", message: "unsupported version 2.0; this reader knows 1.x") { $0.versionMajor = 2 }
-        rejectsHeader(field: "header.versionMajor", message: "unsupported version 0.0") { $0.versionMajor = 0 }
+        rejectsHeader(field: "header.versionMajor", message: "unsupported version 2.1; this reader knows 1.x") { $0.versionMajor = 2 }
+        rejectsHeader(field: "header.versionMajor", message: "unsupported version 0.1") { $0.versionMajor = 0 }
         rejectsHeader(field: "header.versionMajor", message: "byte-swapped") { $0.versionMajor = 0x0100 }
         // Rejected on the version alone, even when the rest of the header is garbage.
         var bytes = valid
         bytes[8] = 3
         bytes.replaceSubrange(12 ..< 128, with: [UInt8](repeating: 0xEE, count: 116))
-        rtmAssertRejects(bytes, field: "header.versionMajor", message: "3.0")
+        rtmAssertRejects(bytes, field: "header.versionMajor", message: "3.1")
     }
 
     func testNewerMinorVersionIsAcceptedAndItsReservedBytesIgnored() throws {
@@ -301,6 +301,24 @@ final class RTMHostileInputTests: XCTestCase {
         rejectsRecord(3, field: "tensor[3] (g).activationScale") { $0.activationScale = -1 }
         rejectsRecord(3, field: "tensor[3] (g).activationScale") { $0.activationScale = .nan }
         rejectsRecord(3, field: "tensor[3] (g).activationScale") { $0.activationScale = .infinity }
+    }
+
+    func testActivationDigitsAreChecked() throws {
+        rejectsRecord(2, field: "tensor[2] (q8).activationDigits", message: "not 0") { $0.activationDigits = 3 }
+        rejectsRecord(2, field: "tensor[2] (q8).activationDigits", message: "not 0") { $0.activationDigits = 1 }
+        rejectsRecord(0, field: "tensor[0] (tok).activationDigits", message: "int8") { $0.activationDigits = 2 }
+        rejectsRecord(3, field: "tensor[3] (g).activationDigits", message: "activationScale") { $0.activationDigits = 2 }
+        // Reserved in 1.0: a 1.0 file may not set it.
+        var old = image()
+        old.editHeader { $0.versionMinor = 0 }
+        old.editRecord(2) { $0.activationDigits = 2 }
+        rtmAssertRejects(old.bytes, field: "tensor[2] (q8).activationDigits", message: "reserved")
+        // A valid use.
+        var ok = image()
+        ok.editRecord(2) { $0.activationDigits = 2 }
+        let file = try RTMFile(bytes: ok.bytes)
+        XCTAssertEqual(file.tensor(named: "q8")?.activationDigits, 2)
+        XCTAssertEqual(file.tensor(named: "g")?.activationDigits, 1)
     }
 
     func testTensorNamesAreChecked() {

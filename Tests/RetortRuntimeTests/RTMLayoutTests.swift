@@ -5,14 +5,15 @@ import XCTest
 /// (formats/rtm.md) gives, and — on this little-endian host — identical to the Swift struct's
 /// memory, which proves the field order in `code(_:)` matches the declaration order.
 final class RTMLayoutTests: XCTestCase {
-    /// Gives every field a distinct value: byte k of field n is (n << 4 | k), so any misplaced or
-    /// byte-swapped field shows up.
+    /// Gives every field a distinct value: byte k of field n is (n << 3 | k) (n < 32 fields, k < 8
+    /// bytes), so any misplaced or byte-swapped field shows up.
     private struct Filler: RTMFieldCoder {
         var field: UInt64 = 1
         mutating func next(_ size: Int) -> UInt64 {
             defer { field += 1 }
             var value: UInt64 = 0
-            for k in 0 ..< size { value |= ((field << 4) | UInt64(k)) << (8 * UInt64(k)) }
+            precondition(field < 32, "Filler: more than 31 fields")
+            for k in 0 ..< size { value |= ((field << 3) | UInt64(k)) << (8 * UInt64(k)) }
             return value
         }
         mutating func code(_ value: inout UInt16) { value = UInt16(next(2)) }
@@ -89,6 +90,8 @@ final class RTMLayoutTests: XCTestCase {
         XCTAssertEqual(Array(bytes[80 ..< 88]), rtmLE(UInt32(32)) + rtmLE(Float(0.25).bitPattern))
         XCTAssertEqual(Array(bytes[88 ..< 104]), rtmLE(UInt64(0x8899_AABB_CCDD_EEFF)) + rtmLE(UInt64(0x1122_3344_5566_7788)))
         XCTAssertEqual(Array(bytes[104 ..< 128]), [UInt8](repeating: 0, count: 24))
+        record.activationDigits = 2
+        XCTAssertEqual(Array(record.encoded()[104 ..< 128]), rtmLE(UInt32(2)) + [UInt8](repeating: 0, count: 20))
     }
 
     /// A whole file from the writer: sections 64-aligned and in order, the layout the spec gives.
@@ -97,7 +100,7 @@ final class RTMLayoutTests: XCTestCase {
         let h = image.header
         XCTAssertEqual(h.magic, RTMFileHeader.magicValue)
         XCTAssertEqual(h.versionMajor, 1)
-        XCTAssertEqual(h.versionMinor, 0)
+        XCTAssertEqual(h.versionMinor, 1)
         XCTAssertEqual(h.alignment, 64)
         XCTAssertEqual(h.metadataOffset, 128)
         XCTAssertEqual(h.metadataCount, 5)

@@ -34,7 +34,7 @@ final class RTMRoundTripTests: XCTestCase {
         XCTAssertNil(file.value("missing"))
         XCTAssertTrue(file.tensors.isEmpty)
         XCTAssertEqual(file.version.major, 1)
-        XCTAssertEqual(file.version.minor, 0)
+        XCTAssertEqual(file.version.minor, 1)
     }
 
     func testNaNBitPatternsSurvive() throws {

@@ -29,6 +29,10 @@ public enum Tolerance {
     public static let fp32Kernel: Float = 2e-4
     /// Relative agreement of two FP32 paths through a whole model.
     public static let fp32Model: Float = 1e-3
+    /// Int8 weights with two-digit (≈15-bit) activations vs f32 activations on the same dequantized
+    /// weights, relative to the largest logit: the residual digit leaves ≤ 1/(2·127·254) of each
+    /// row's absmax per activation, through two layers.
+    public static let twoDigitActivations: Float = 2e-3
 }
 
 /// Compares two arrays; returns a description of the worst mismatches (empty if all within tol).

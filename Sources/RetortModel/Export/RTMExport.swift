@@ -12,7 +12,7 @@ public enum RTMWeightFormat: String, Sendable, CaseIterable {
 /// With `weights == .int8` and a `groupSize`, int8 scales are per group of `groupSize`
 /// consecutive inputs of each row (`int8PerGroup`) instead of per row.
 public func makeRTM(model: LlamaModel, tokenizer: TokenizerDefinition, weights: RTMWeightFormat,
-                    groupSize: Int? = nil, provenance: [(String, RTMValue)] = []) -> RTMWriter {
+                    groupSize: Int? = nil, activationDigits: Int = 1, provenance: [(String, RTMValue)] = []) -> RTMWriter {
     var w = rtmModelWriter(config: model.config, tokenizer: tokenizer)
     w.set("provenance.weights", .string(weights.rawValue))
     for (key, value) in provenance { w.set("provenance." + key, value) }
@@ -25,11 +25,12 @@ public func makeRTM(model: LlamaModel, tokenizer: TokenizerDefinition, weights: 
         } else if let groupSize {
             let (q, scales) = quantizeInt8PerGroup(values, rows: entry.dims[1], cols: entry.dims[0], groupSize: groupSize)
             w.addTensor(name: entry.name, dtype: .int8PerGroup, dims: entry.dims,
-                        data: q.map { UInt8(bitPattern: $0) }, scales: scales, groupSize: groupSize)
+                        data: q.map { UInt8(bitPattern: $0) }, scales: scales, groupSize: groupSize,
+                        activationDigits: activationDigits)
         } else {
             let (q, scales) = quantizeInt8PerChannel(values, rows: entry.dims[1], cols: entry.dims[0])
             w.addTensor(name: entry.name, dtype: .int8PerChannel, dims: entry.dims,
-                        data: q.map { UInt8(bitPattern: $0) }, scales: scales)
+                        data: q.map { UInt8(bitPattern: $0) }, scales: scales, activationDigits: activationDigits)
         }
     }
     return w

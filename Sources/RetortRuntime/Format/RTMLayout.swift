@@ -8,7 +8,7 @@ enum RTMLayout {
     static let magic: [UInt8] = [0x89, 0x52, 0x54, 0x4D, 0x0D, 0x0A, 0x1A, 0x0A]
     static let versionMajor: UInt16 = 1
     /// The newest minor version this code knows; reserved bytes are checked only up to it.
-    static let versionMinor: UInt16 = 0
+    static let versionMinor: UInt16 = 1
 
     static let headerSize = 128
     /// Bytes of the header covered by `headerChecksum` (all before it).
@@ -183,7 +183,8 @@ struct RTMTensorRecord: RTMRecord, Equatable {
     var activationScaleBits: UInt32 = 0   //  84  f32 bit pattern, 0 = none
     var dataChecksum: UInt64 = 0          //  88
     var scaleChecksum: UInt64 = 0         //  96
-    var reserved0: UInt64 = 0             // 104
+    var activationDigits: UInt32 = 0      // 104  since 1.1: 0 = one int8 digit, 2 = two (reserved in 1.0)
+    var reserved0: UInt32 = 0             // 108
     var reserved1: UInt64 = 0             // 112
     var reserved2: UInt64 = 0             // 120
 
@@ -218,6 +219,7 @@ struct RTMTensorRecord: RTMRecord, Equatable {
         c.code(&activationScaleBits)
         c.code(&dataChecksum)
         c.code(&scaleChecksum)
+        c.code(&activationDigits)
         c.code(&reserved0)
         c.code(&reserved1)
         c.code(&reserved2)

@@ -339,6 +339,23 @@ struct RTMReader {
             guard activationScale.isFinite, activationScale >= 0 else {
                 throw fail(prefix + ".activationScale", "must be finite and ≥ 0 (0 = none), found bits \(RTMChecksum.hex(UInt64(record.activationScaleBits)))")
             }
+            let digits = record.activationDigits
+            if header.versionMinor == 0 {
+                guard digits == 0 else {
+                    throw fail(prefix + ".activationDigits", "\(digits): the field is reserved (0) in version 1.0")
+                }
+            }
+            guard digits == 0 || digits == 2 else {
+                throw fail(prefix + ".activationDigits", "\(digits) is not 0 (one int8 digit) or 2 (two)")
+            }
+            if digits == 2 {
+                guard dtype == .int8PerChannel || dtype == .int8PerGroup else {
+                    throw fail(prefix + ".activationDigits", "two-digit activations need an int8 tensor, not \(dtype.name)")
+                }
+                guard activationScale == 0 else {
+                    throw fail(prefix + ".activationDigits", "two-digit activations are quantized per token; activationScale must be 0")
+                }
+            }
             if checkReserved {
                 guard record.reserved0 == 0, record.reserved1 == 0, record.reserved2 == 0 else {
                     throw fail(prefix + ".reserved", "reserved fields must be 0 in version \(header.versionMajor).\(header.versionMinor)")
@@ -348,7 +365,8 @@ struct RTMReader {
             contents.tensorIndex[nameArray] = i
             contents.tensors.append(RTMTensor(
                 name: name, dtype: dtype, dims: dims, data: base + dataStart, dataBytes: dataBytes,
-                scales: scales, scaleCount: scaleCount, groupSize: groupSize, activationScale: activationScale))
+                scales: scales, scaleCount: scaleCount, groupSize: groupSize, activationScale: activationScale,
+                activationDigits: digits == 2 ? 2 : 1))
         }
 
         // No two data or scale ranges may share a byte.

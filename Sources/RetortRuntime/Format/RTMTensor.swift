@@ -16,6 +16,9 @@ public struct RTMTensor: @unchecked Sendable {  // read-only pointers into an im
     public let groupSize: Int
     /// Static activation scale for W8A8; 0 = none.
     public let activationScale: Float
+    /// int8 only: how many int8 digits each activation gets at run time. 1 = W8A8; 2 = the
+    /// activation and its quantization residual, each quantized per token (about 15 bits).
+    public let activationDigits: Int
 
     public var elementCount: Int {
         var count = 1

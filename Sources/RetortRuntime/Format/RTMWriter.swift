@@ -34,7 +34,8 @@ public struct RTMWriter {
     /// Adds a tensor. `dims` innermost first; `data` in the kernels' layout (formats/rtm.md,
     /// "dtypes"); `scales` as the dtype requires (none for f32/f16).
     public mutating func addTensor(name: String, dtype: RTMDType, dims: [Int], data: [UInt8],
-                                   scales: [Float] = [], groupSize: Int = 0, activationScale: Float = 0) {
+                                   scales: [Float] = [], groupSize: Int = 0, activationScale: Float = 0,
+                                   activationDigits: Int = 1) {
         let nameBytes = Array(name.utf8)
         precondition((1 ... RTMLayout.maxNameLength).contains(nameBytes.count), "tensor name length must be 1...\(RTMLayout.maxNameLength)")
         precondition(tensorNames[nameBytes] == nil, "duplicate tensor name \(name)")
@@ -47,6 +48,9 @@ public struct RTMWriter {
             precondition(UInt32(exactly: groupSize) != nil)
         }
         precondition(activationScale.isFinite && activationScale >= 0, "tensor \(name): activationScale must be finite and ≥ 0")
+        precondition(activationDigits == 1 || activationDigits == 2, "tensor \(name): activationDigits must be 1 or 2")
+        precondition(activationDigits == 1 || ((dtype == .int8PerChannel || dtype == .int8PerGroup) && activationScale == 0),
+                     "tensor \(name): two-digit activations need an int8 dtype and no static activation scale")
 
         var record = RTMTensorRecord()
         record.nameLength = UInt32(nameBytes.count)
@@ -57,6 +61,7 @@ public struct RTMWriter {
         record.scaleCount = UInt64(scales.count)
         record.groupSize = UInt32(groupSize)
         record.activationScale = activationScale
+        record.activationDigits = activationDigits == 2 ? 2 : 0
         tensorNames[nameBytes] = pending.count
         pending.append(PendingTensor(record: record, name: nameBytes, data: data, scales: scales))
     }

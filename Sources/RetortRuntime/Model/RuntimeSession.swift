@@ -28,6 +28,12 @@ public final class RuntimeSession {
     let cosSin: AlignedBuffer<Float>     // (C, E/2, 2)
     let headQuery: AlignedBuffer<Float>  // per worker (block, E)
     let scores: AlignedBuffer<Float>     // per worker (block, C)
+    // Two-digit activations (matrices whose file record asks for them), in row blocks of `digitRows`:
+    let digitRows: Int                   // B = min(T_max, 16); 0 when no matrix uses two digits
+    let digitQ: AlignedBuffer<Int8>      // (2B, K_max) both digits of B rows
+    let digitScales: AlignedBuffer<Float>   // (2B)
+    let digitResidual: AlignedBuffer<Float> // (B, K_max)
+    let digitOut: AlignedBuffer<Float>   // (2B, N_max) the two partial products
 
     static let attentionBlock = 32
 
@@ -58,6 +64,13 @@ public final class RuntimeSession {
         let block = min(t, RuntimeSession.attentionBlock)
         headQuery = AlignedBuffer(count: pool.threadCount * block * c.headDim, zero: 0)
         scores = AlignedBuffer(count: pool.threadCount * block * capacity, zero: 0)
+        let wide = model.matrices.filter { $0.isInt8 && $0.activationDigits == 2 }
+        digitRows = wide.isEmpty ? 0 : min(t, 16)
+        let kMax = wide.map(\.cols).max() ?? 0, nMax = wide.map(\.rows).max() ?? 0
+        digitQ = AlignedBuffer(count: 2 * digitRows * kMax, zero: 0)
+        digitScales = AlignedBuffer(count: 2 * digitRows, zero: 0)
+        digitResidual = AlignedBuffer(count: digitRows * kMax, zero: 0)
+        digitOut = AlignedBuffer(count: 2 * digitRows * nMax, zero: 0)
         let e = c.headDim
         for p in 0..<capacity {
             for i in 0..<e / 2 {
@@ -72,8 +85,9 @@ public final class RuntimeSession {
     /// Bytes of run state (KV cache, scratch, logits) this session allocated.
     public var stateBytes: Int {
         4 * (x.count + xn.count + q.count + k.count + v.count + att.count + gate.count + up.count + tmp.count
-             + xScales.count + logits.count + keys.count + values.count + cosSin.count + headQuery.count + scores.count)
-            + xq.count
+             + xScales.count + logits.count + keys.count + values.count + cosSin.count + headQuery.count + scores.count
+             + digitScales.count + digitResidual.count + digitOut.count)
+            + xq.count + digitQ.count
     }
 
     public func reset() { position = 0 }
@@ -164,6 +178,10 @@ public final class RuntimeSession {
         case .f16:
             matmulF16(y, x, w.data.assumingMemoryBound(to: UInt16.self), rows: t, inDim: kd, outDim: n, pool: pool)
         case .int8PerChannel, .int8PerGroup:
+            if w.activationDigits == 2 {
+                linearTwoDigits(y, x, rows: t, w)
+                return
+            }
             if w.activationScale > 0 {
                 quantizeRowsStatic(xq.pointer, xScales.pointer, x, rows: t, cols: kd, scale: w.activationScale)
             } else {
@@ -176,6 +194,40 @@ public final class RuntimeSession {
                 matmulInt8Grouped(y, xq.pointer, xScales.pointer, wq, w.scales!, rows: t, inDim: kd, outDim: n,
                                   groupSize: w.groupSize, pool: pool)
             }
+        }
+    }
+
+    /// `linear` for an int8 matrix with two-digit activations: each row x is quantized per token
+    /// to q₁·s₁, its residual x − q₁·s₁ (|·| ≤ s₁/2) again to q₂·s₂, and y = W(q₁·s₁) + W(q₂·s₂):
+    /// about 15 bits of activation precision through the int8 kernels, which run both digits of a
+    /// row block in one call so each weight tile is read once for both.
+    func linearTwoDigits(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows t: Int, _ w: RuntimeMatrix) {
+        let kd = w.cols, n = w.rows, b = digitRows
+        precondition(b > 0, "linearTwoDigits: the session has no two-digit buffers")
+        let wq = w.data.assumingMemoryBound(to: Int8.self)
+        var r0 = 0
+        while r0 < t {
+            let rows = min(b, t - r0)
+            let xr = x + r0 * kd
+            let q1 = digitQ.pointer, q2 = digitQ.pointer + rows * kd
+            let s1 = digitScales.pointer, s2 = digitScales.pointer + rows
+            quantizeRowsInt8(q1, s1, xr, rows: rows, cols: kd)
+            for r in 0..<rows {
+                let scale = s1[r], src = xr + r * kd, q = q1 + r * kd, res = digitResidual.pointer + r * kd
+                for i in 0..<kd { res[i] = src[i] - Float(q[i]) * scale }
+            }
+            quantizeRowsInt8(q2, s2, digitResidual.pointer, rows: rows, cols: kd)
+            if w.dtype == .int8PerChannel {
+                matmulInt8(digitOut.pointer, q1, s1, wq, w.scales!, rows: 2 * rows, inDim: kd, outDim: n, pool: pool)
+            } else {
+                matmulInt8Grouped(digitOut.pointer, q1, s1, wq, w.scales!, rows: 2 * rows, inDim: kd, outDim: n,
+                                  groupSize: w.groupSize, pool: pool)
+            }
+            for r in 0..<rows {
+                let out = y + (r0 + r) * n, first = digitOut.pointer + r * n, second = digitOut.pointer + (rows + r) * n
+                for j in 0..<n { out[j] = first[j] + second[j] }
+            }
+            r0 += rows
         }
     }
 

@@ -9,6 +9,7 @@ public struct RuntimeMatrix: @unchecked Sendable {   // read-only views into an 
     public let scales: UnsafePointer<Float>?    // int8: (N) per channel or (N, K/groupSize)
     public let groupSize: Int
     public let activationScale: Float           // static int8 activation scale, 0 = dynamic
+    public let activationDigits: Int            // int8: 1 = W8A8, 2 = activation + residual digits
 
     public init(_ t: RTMTensor, rows: Int, cols: Int, file: String) throws(RuntimeError) {
         guard t.dims == [cols, rows] else {
@@ -25,6 +26,7 @@ public struct RuntimeMatrix: @unchecked Sendable {   // read-only views into an 
         scales = t.scales
         groupSize = t.groupSize
         activationScale = t.activationScale
+        activationDigits = t.activationDigits
     }
 
     public var isInt8: Bool { dtype == .int8PerChannel || dtype == .int8PerGroup }
@@ -78,6 +80,13 @@ public final class RuntimeModel: @unchecked Sendable {
     public let layers: [RuntimeLayer]
     public let finalNorm: UnsafePointer<Float>  // (D)
     public let output: RuntimeMatrix            // (V, D); the embedding when tied
+
+    /// Every matrix the forward pass multiplies by (the embedding only when it is the head).
+    public var matrices: [RuntimeMatrix] {
+        var all = layers.flatMap { [$0.wq, $0.wk, $0.wv, $0.wo, $0.wGate, $0.wUp, $0.wDown] }
+        all.append(output)
+        return all
+    }
 
     public init(file: RTMFile) throws(RuntimeError) {
         self.file = file
