@@ -35,6 +35,10 @@ struct Distill: ParsableCommand {
     @Option(name: .long, help: "Teacher signal: top-K tokens per position from the teacher cache (0 = full distribution, teacher run online).")
     var topK = 64
     @Option(name: .long, help: "Fraction of the steps, at the end, trained on hard labels only (second stage).") var hardLabelFraction = 0.0
+    @Option(name: .long, help: "Weight β of the hidden-state term (0 = off; pruned or every-kth students; runs the teacher's blocks on every window).")
+    var hiddenWeight: Float = 0
+    @Option(name: .long, help: "Student blocks aligned with their teacher blocks: all | last | comma-separated indices.") var hiddenLayers = "all"
+    @Option(name: .long, help: "Hidden-state comparison: cosine (1 − cos per row) | mse.") var hiddenLoss = "cosine"
 
     // MARK: Optimisation
     @Option(name: .long, help: "Tokens per sequence.") var seq = 256
@@ -78,6 +82,10 @@ struct Distill: ParsableCommand {
             throw ValidationError("--test-tokens, --eval-tokens, --eval-every and --checkpoint-every must be ≥ 0")
         }
         if let threads, threads < 1 || threads > 256 { throw ValidationError("--threads must be in 1...256") }
+        guard HiddenLossKind(rawValue: hiddenLoss) != nil else { throw ValidationError("--hidden-loss must be cosine or mse (got '\(hiddenLoss)')") }
+        if hiddenWeight > 0, initialization == "random" {
+            throw ValidationError("--hidden-weight needs a pruned or every-kth student: a random student's channels do not map to the teacher's")
+        }
         _ = try temperatureSchedule()
         try settings().validate(source: "retort distill")
     }
@@ -110,6 +118,8 @@ struct Distill: ParsableCommand {
         s.temperature = try temperatureSchedule()
         s.topK = alpha > 0 ? topK : 0
         s.hardLabelFraction = hardLabelFraction
+        s.hiddenWeight = hiddenWeight > 0 ? hiddenWeight : nil
+        s.hiddenLoss = hiddenWeight > 0 ? HiddenLossKind(rawValue: hiddenLoss) : nil
         s.maxTokens = maxTokens
         s.maxMinutes = maxMinutes
         s.evalEvery = evalEvery
@@ -216,8 +226,10 @@ struct Distill: ParsableCommand {
                                               context: 512, stride: 256)
         }
         let result = distillation.state
+        var method = "distillation: α=\(settings.alpha), τ=\(temperature), top-K \(settings.topK), hard-label fraction \(settings.hardLabelFraction)"
+        if let beta = settings.hiddenWeight { method += ", hidden β=\(beta) (\((settings.hiddenLoss ?? .cosine).rawValue))" }
         let provenance: [(String, RTMValue)] = result.provenance.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) } + [
-            ("method", .string("distillation: α=\(settings.alpha), τ=\(temperature), top-K \(settings.topK), hard-label fraction \(settings.hardLabelFraction)")),
+            ("method", .string(method)),
             ("tool", .string("retort distill")),
             ("train.steps", .int(Int64(result.step))),
             ("train.tokens", .int(Int64(result.tokensSeen))),
@@ -258,6 +270,7 @@ struct Distill: ParsableCommand {
         case "every-kth":
             let plan = try everyKthPlan(teacher: teacher.config, shape: shape)
             state.provenance["student.layers"] = plan.keptLayers.map(String.init).joined(separator: ",")
+            try setHiddenMap(plan, &state)
             return try pruneTeacher(teacher, plan: plan)
         default:
             let count = min(calibrationSequences, windows.count)
@@ -273,8 +286,17 @@ struct Distill: ParsableCommand {
             note(String(format: "  %.1f s; kept layers %@", start.duration(to: clock.now).seconds,
                         plan.keptLayers.map(String.init).joined(separator: ",")))
             state.provenance["student.layers"] = plan.keptLayers.map(String.init).joined(separator: ",")
+            try setHiddenMap(plan, &state)
             return try pruneTeacher(teacher, plan: plan)
         }
+    }
+
+    /// With a hidden-state term, records which student blocks align with which teacher blocks.
+    func setHiddenMap(_ plan: PruningPlan, _ state: inout DistillState) throws {
+        guard hiddenWeight > 0 else { return }
+        let layers = try parseHiddenLayers(hiddenLayers, layerCount: plan.keptLayers.count)
+        state.hiddenMap = HiddenAlignmentMap(plan: plan, studentLayers: layers)
+        state.provenance["student.hidden_layers"] = layers.map(String.init).joined(separator: ",")
     }
 }
 
@@ -322,8 +344,9 @@ func progressLine(_ s: DistillStep, _ state: DistillState, _ elapsed: Double) ->
     let perStep = elapsed / Double(max(state.history.count, 1))
     let eta = total.map { Double(max(0, $0 - s.step)) * perStep } ?? 0
     let rate = elapsed > 0 ? Double(state.tokensSeen) / elapsed : 0
-    return String(format: "step %5d/%@  loss %.4f (ce %.4f, kd %.4f)  lr %.2e  |g| %.2f  τ %.2f  %5.0f tok/s  %@ elapsed, ETA %@",
-                  s.step, total.map(String.init) ?? "?", s.loss, s.crossEntropy, s.distillation, Double(s.learningRate),
+    let hidden = s.hidden.map { String(format: ", hidden %.4f", $0) } ?? ""
+    return String(format: "step %5d/%@  loss %.4f (ce %.4f, kd %.4f%@)  lr %.2e  |g| %.2f  τ %.2f  %5.0f tok/s  %@ elapsed, ETA %@",
+                  s.step, total.map(String.init) ?? "?", s.loss, s.crossEntropy, s.distillation, hidden, Double(s.learningRate),
                   s.gradientNorm, Double(s.temperature), rate, clockString(elapsed), total == nil ? "?" : clockString(eta))
 }
 

@@ -124,6 +124,97 @@ final class DistillationTests: XCTestCase {
         }
     }
 
+    // MARK: Hidden-state term
+
+    /// A distillation whose student is `plan` applied to the tiny teacher, with β = `beta` over
+    /// every student block.
+    private func makeHidden(plan: (LlamaConfig) throws -> PruningPlan, beta: Float, alpha: Float = 0.5,
+                            checkpoint: String? = nil) throws -> Distillation {
+        let teacher = TinyModels.random(seed: 1)
+        let p = try plan(teacher.config)
+        let student = try pruneTeacher(teacher, plan: p)
+        var s = DistillSettings()
+        s.sequenceLength = 6
+        s.batch = 2
+        s.accumulation = 2
+        s.maxTokens = 8 * s.tokensPerStep
+        s.topK = 5
+        s.alpha = alpha
+        s.peakLearningRate = 1e-2
+        s.warmupSteps = 2
+        s.evalEvery = 0
+        s.checkpointEvery = 0
+        s.hiddenWeight = beta
+        let tokens = (0..<400).map { Int32(($0 * 7 + $0 / 5) % TinyModels.config.vocabSize) }
+        let windows = try TrainingWindows(tokens: tokens, length: s.sequenceLength, seed: s.seed)
+        var state = DistillState(settings: s)
+        state.hiddenMap = HiddenAlignmentMap(plan: p, studentLayers: Array(0..<p.keptLayers.count))
+        return try Distillation(teacher: teacher, student: student, windows: windows,
+                                signal: SparseTeacher(teacher: teacher, windows: windows, topK: 5),
+                                validation: Array(tokens.prefix(60)), state: state, checkpointPath: checkpoint)
+    }
+
+    private static func everyKth(_ teacher: LlamaConfig) throws -> PruningPlan {
+        try everyKthPlan(teacher: teacher, shape: StudentShape(layers: 1, dim: 8, heads: 2, kvHeads: 1, ffn: 12))
+    }
+
+    /// A student that is the whole teacher starts with its hidden states equal to the teacher's:
+    /// the first step's hidden term is zero up to float rounding.
+    func testHiddenTermOfTheUnprunedTeacherIsZero() throws {
+        let d = try makeHidden(plan: { PruningPlan.keepingEverything($0) }, beta: 1)
+        d.updateBudget(maxTokens: d.state.settings.tokensPerStep, maxMinutes: nil)
+        try d.run()
+        let first = try XCTUnwrap(d.state.history.first?.hidden)
+        XCTAssertLessThan(first, 1e-5)
+    }
+
+    /// On a pruned student the term is positive, is part of the loss with weight β, and falls as
+    /// training aligns the student's blocks with the teacher's (α = 0: no teacher logits, so the
+    /// hidden term is the only pull towards the teacher).
+    func testHiddenTermTrainsTowardsTheTeacher() throws {
+        let d = try makeHidden(plan: Self.everyKth, beta: 2, alpha: 0)
+        try d.run()
+        let h = d.state.history
+        let first = try XCTUnwrap(h.first?.hidden), last = try XCTUnwrap(h.last?.hidden)
+        XCTAssertGreaterThan(first, 1e-3)
+        XCTAssertLessThan(last, 0.8 * first)
+        for step in h {
+            XCTAssertEqual(step.loss, step.crossEntropy + 2 * step.hidden!, accuracy: 1e-5 * max(1, step.loss))
+        }
+        // Without a map the term is refused with the field named.
+        var s = d.state.settings
+        s.hiddenWeight = 1
+        XCTAssertThrowsError(try Distillation(teacher: d.teacher, student: d.student, windows: d.windows, signal: d.signal,
+                                              validation: [], state: DistillState(settings: s), checkpointPath: nil)) {
+            XCTAssertTrue("\($0)".contains("hidden-weight"), "\($0)")
+        }
+    }
+
+    /// Resume with the hidden term is exact too (the map travels in the checkpoint's state).
+    func testResumeWithHiddenTermReproducesUninterruptedRun() throws {
+        let whole = try makeHidden(plan: Self.everyKth, beta: 0.5)
+        try whole.run()
+        let path = temporaryPath("resume-hidden.rtck")
+        let first = try makeHidden(plan: Self.everyKth, beta: 0.5, checkpoint: path)
+        defer { Distillation.interrupted = false }
+        XCTAssertFalse(try first.run(progress: { step, _, _ in if step.step == 3 { Distillation.interrupted = true } }))
+        Distillation.interrupted = false
+        let saved = try Checkpoint.readState(DistillState.self, from: path)
+        XCTAssertEqual(saved.hiddenMap, whole.state.hiddenMap)
+        let second = try makeHidden(plan: Self.everyKth, beta: 0.5, checkpoint: path)
+        try second.resume(from: path)
+        XCTAssertTrue(try second.run())
+        XCTAssertEqual(second.state.history, whole.state.history)
+    }
+
+    func testHiddenLayersParse() throws {
+        XCTAssertEqual(try parseHiddenLayers("all", layerCount: 3), [0, 1, 2])
+        XCTAssertEqual(try parseHiddenLayers("last", layerCount: 3), [2])
+        XCTAssertEqual(try parseHiddenLayers("2,0,2", layerCount: 3), [0, 2])
+        XCTAssertThrowsError(try parseHiddenLayers("3", layerCount: 3))
+        XCTAssertThrowsError(try parseHiddenLayers("1,,2", layerCount: 3))
+    }
+
     func testCorruptCheckpointIsRejected() throws {
         let path = temporaryPath("corrupt.rtck")
         let d = try make(topK: 0, checkpoint: path)

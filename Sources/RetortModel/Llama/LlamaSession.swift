@@ -25,6 +25,10 @@ public final class LlamaSession {
                                  _ rows: Int, _ width: Int) -> Void
     public var observer: Observer?
 
+    /// Called after every block with the residual stream leaving it: layer, (rows, D) values,
+    /// row-major (what hidden-state distillation aligns). nil (the default) costs nothing.
+    public var residualObserver: ((_ layer: Int, _ values: UnsafePointer<Float>, _ rows: Int, _ width: Int) -> Void)?
+
     public let model: LlamaModel
     public let capacity: Int            // C
     public let maxBatch: Int            // T_max
@@ -112,6 +116,7 @@ public final class LlamaSession {
             }
             if let observer { observer(l, .mlpDown, gate.pointer, t, f) }
             matmulForward(x.pointer, gate.pointer, lw.wDown.pointer, rows: t, inDim: f, outDim: d, accumulate: true)
+            if let residualObserver { residualObserver(l, x.pointer, t, d) }
         }
         position += t
         switch want {

@@ -20,6 +20,10 @@ public struct DistillSettings: Codable, Equatable, Sendable {
     public var topK = 64
     /// Fraction of the steps, at the end, trained on hard labels only (α = 0): a second stage.
     public var hardLabelFraction = 0.0
+    /// Weight β of the hidden-state term (nil or 0 = off) and how rows are compared (nil = cosine).
+    /// Needs a pruned student (`DistillState.hiddenMap`); the teacher's blocks run on every window.
+    public var hiddenWeight: Float?
+    public var hiddenLoss: HiddenLossKind?
     /// Budget: stop after this many training tokens and/or minutes (at least one must be set).
     public var maxTokens: Int?
     public var maxMinutes: Double?
@@ -45,6 +49,7 @@ public struct DistillSettings: Codable, Equatable, Sendable {
         guard (0...1).contains(minimumLearningRatio) else { throw fail("min-lr-ratio", "must be in 0...1") }
         guard (0..<1).contains(hardLabelFraction) else { throw fail("hard-label-fraction", "\(hardLabelFraction) must be in 0..<1") }
         guard topK >= 0 else { throw fail("top-k", "\(topK) must be ≥ 0") }
+        if let hiddenWeight { guard hiddenWeight >= 0, hiddenWeight.isFinite else { throw fail("hidden-weight", "\(hiddenWeight) must be ≥ 0") } }
         guard maxTokens != nil || maxMinutes != nil else { throw fail("budget", "set --max-tokens and/or --max-minutes") }
         if let maxTokens, maxTokens < tokensPerStep {
             throw fail("max-tokens", "\(maxTokens) is less than one step (\(tokensPerStep) tokens)")
@@ -66,6 +71,8 @@ public struct DistillStep: Codable, Equatable, Sendable {
     public var learningRate: Float
     public var temperature: Float
     public var alpha: Float
+    /// Mean hidden-state loss (before β), when the objective has one.
+    public var hidden: Double? = nil
 }
 
 /// One validation pass.
@@ -93,6 +100,8 @@ public struct DistillState: Codable, Equatable, Sendable {
     /// Free-form provenance carried from the start (teacher hash, data hash, student plan).
     public var provenance: [String: String] = [:]
     public var studentConfig: [String: Int] = [:]
+    /// Student ↔ teacher blocks and channels for the hidden-state term (nil: none).
+    public var hiddenMap: HiddenAlignmentMap?
 
     public init(settings: DistillSettings) { self.settings = settings }
 }
@@ -206,6 +215,10 @@ public final class Distillation {
     let logProbs: UnsafeMutablePointer<Float>
     let rest: UnsafeMutablePointer<Float>
     let teacherLogits: FloatBuffer?
+    // Hidden-state term (β > 0): teacher states, per-block gradients (N, D_s), per-row losses (N).
+    let teacherHidden: TeacherHiddenStates?
+    let hiddenGradients: [FloatBuffer]
+    let hiddenLosses: FloatBuffer?
 
     public init(teacher: LlamaModel, student: LlamaModel, windows: TrainingWindows, signal: TeacherSignal,
                 validation: [Int32], state: DistillState, checkpointPath: String?) throws {
@@ -236,6 +249,20 @@ public final class Distillation {
         logProbs = .allocate(capacity: n * k)
         rest = .allocate(capacity: n)
         teacherLogits = signal.topK == 0 ? FloatBuffer(count: n * student.config.vocabSize) : nil
+        if let beta = s.hiddenWeight, beta > 0 {
+            guard let map = state.hiddenMap else {
+                throw ModelError(file: "distill", field: "hidden-weight",
+                                 message: "the hidden-state term needs a pruned student (its blocks and channels map to the teacher's)")
+            }
+            try map.validate(student: student.config, teacher: teacher.config)
+            teacherHidden = TeacherHiddenStates(teacher: teacher, map: map, sequenceLength: s.sequenceLength, batch: s.batch)
+            hiddenGradients = map.studentLayers.map { _ in FloatBuffer(count: n * student.config.dim) }
+            hiddenLosses = FloatBuffer(count: n)
+        } else {
+            teacherHidden = nil
+            hiddenGradients = []
+            hiddenLosses = nil
+        }
     }
 
     deinit {
@@ -311,7 +338,8 @@ public final class Distillation {
             state.tokensSeen += s.tokensPerStep
             let logged = DistillStep(step: report.step, loss: report.loss, crossEntropy: report.parts["ce"] ?? 0,
                                      distillation: report.parts["kd"] ?? 0, gradientNorm: report.gradientNorm,
-                                     learningRate: report.learningRate, temperature: tau, alpha: alpha)
+                                     learningRate: report.learningRate, temperature: tau, alpha: alpha,
+                                     hidden: report.parts["hidden"])
             state.history.append(logged)
             state.elapsedSeconds = startElapsed + start.duration(to: clock.now).seconds
             // A time-only budget sets the schedule's length from the measured step time: first after
@@ -358,6 +386,7 @@ public final class Distillation {
                     } else if alpha > 0 {
                         try signal.logits(window: w % windows.count, into: teacherLogits!.pointer + j * t * v)
                     }
+                    try teacherHidden?.compute(Array(windows.window(w)), slot: j)
                 }
             } catch {
                 failure = error
@@ -378,7 +407,14 @@ public final class Distillation {
                                              rows: b * t, vocab: v, alpha: alpha, temperature: tau, scale: scale,
                                              scratch: graph.logitsScratch)
             }
-            return MicroBatchLoss(loss: loss.total, parts: ["ce": loss.crossEntropy, "kd": loss.distillation])
+            guard let teacherHidden, let beta = s.hiddenWeight else {
+                return MicroBatchLoss(loss: loss.total, parts: ["ce": loss.crossEntropy, "kd": loss.distillation])
+            }
+            let hidden = hiddenDistillationTerm(graph: graph, teacher: teacherHidden, kind: s.hiddenLoss ?? .cosine, beta: beta,
+                                                scale: scale, gradients: hiddenGradients, losses: hiddenLosses!.pointer)
+            return MicroBatchLoss(loss: loss.total + Double(beta) * hidden,
+                                  parts: ["ce": loss.crossEntropy, "kd": loss.distillation, "hidden": hidden],
+                                  hidden: zip(teacherHidden.map.studentLayers, hiddenGradients).map { ($0, UnsafePointer($1.pointer)) })
         }
         if let failure { throw failure }
         return report
