@@ -150,7 +150,8 @@ public struct BenchHarness {
     static func notes(settings s: BenchSettings, peer: Bool) -> [String] {
         var notes = [
             "Each speed measurement runs in its own process (peak RSS is that process's VmHWM; anon RSS is RssAnon after "
-                + "the tests; baseline is RSS before loading). Medians over \(s.reps) repetition\(s.reps == 1 ? "" : "s"), [min–max]; within a round "
+                + "the tests; baseline is RSS before loading — the process and its libraries; over base = peak − baseline, what the model "
+                + "and its session added; ÷ file+KV = over base ÷ (file size + KV cache of prompt + generate positions)). Medians over \(s.reps) repetition\(s.reps == 1 ? "" : "s"), [min–max]; within a round "
                 + "the models alternate.",
             "Load = open the file to a session ready for a prompt (tokenizer built, KV cache allocated). Warm: the file in "
                 + "the page cache. "

@@ -29,12 +29,14 @@ public enum BenchTable {
 
         // Speed and memory.
         var speed = TextTable(["model", "threads", "load warm ms", "load cold ms", "peak RSS MiB", "anon RSS MiB",
-                               "prefill t/s", "decode t/s", "p50 ms", "p95 ms"])
+                               "over base MiB", "÷ file+KV", "prefill t/s", "decode t/s", "p50 ms", "p95 ms"])
         for r in report.models {
             for t in r.threads {
+                let model = t.peakRSSBytes.median - t.baselineRSSBytes.median
                 speed.rows.append([r.model.name, "\(t.threads)", spread(t.warmLoadMilliseconds),
                                    t.coldLoadMilliseconds.map { spread($0) } ?? "—",
                                    mib(t.peakRSSBytes.median, 1), mib(t.anonRSSBytes.median, 1),
+                                   mib(model, 1), fixed(model / Double(r.model.fileBytes + t.kvCacheBytes), 2),
                                    spread(t.prefillTokensPerSecond), spread(t.decodeTokensPerSecond),
                                    fixed(t.decodeP50Milliseconds, 2), fixed(t.decodeP95Milliseconds, 2)])
             }

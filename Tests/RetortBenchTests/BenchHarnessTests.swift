@@ -72,7 +72,8 @@ final class BenchHarnessTests: XCTestCase {
         // The table: every model in every section, every column.
         let table = BenchTable.render(report)
         for header in ["model", "engine", "weights", "params M", "file MiB", "B/param", "perplexity", "KL nats", "top-1 %",
-                       "threads", "load warm ms", "load cold ms", "peak RSS MiB", "anon RSS MiB", "prefill t/s", "decode t/s",
+                       "threads", "load warm ms", "load cold ms", "peak RSS MiB", "anon RSS MiB", "over base MiB", "÷ file+KV",
+                       "prefill t/s", "decode t/s",
                        "p50 ms", "p95 ms", "llama.cpp runs", "Retort vs llama.cpp"] {
             XCTAssertTrue(table.contains(header), "table lacks '\(header)':\n\(table)")
         }
