@@ -48,7 +48,7 @@ extension BPETokenizer {
         if preTokenizer.ignoresMerges {
             s.encoded.removeAll(keepingCapacity: true)
             ByteLevel.encode(word, into: &s.encoded)
-            if let id = tokenIDs[s.encoded] {
+            if let id = tokens.id(of: s.encoded) {
                 out.append(id)
                 return
             }

@@ -5,20 +5,20 @@ struct SpecialTokens: Sendable {
     let parsed: [Int32]
     /// User-defined tokens only: these are split out even when specials are not parsed.
     let alwaysParsed: [Int32]
-    let texts: [[UInt8]]  // (V) alias of the tokenizer's token strings
+    let texts: [Int32: [UInt8]]  // text of each of those tokens
 
-    init(tokens: [[UInt8]], attributes: [TokenAttributes]) {
+    init(tokens: TokenTable, attributes: [TokenAttributes]) {
         var ids: [Int32] = []
-        for (i, attribute) in attributes.enumerated() where attribute.isSpecial && !tokens[i].isEmpty {
+        for (i, attribute) in attributes.enumerated() where attribute.isSpecial && tokens.length(i) > 0 {
             ids.append(Int32(i))
         }
         ids.sort { a, b in
-            let (la, lb) = (tokens[Int(a)].count, tokens[Int(b)].count)
+            let (la, lb) = (tokens.length(Int(a)), tokens.length(Int(b)))
             return la != lb ? la > lb : a < b
         }
         parsed = ids
         alwaysParsed = ids.filter { attributes[Int($0)].contains(.userDefined) }
-        texts = tokens
+        texts = Dictionary(uniqueKeysWithValues: ids.map { ($0, Array(tokens.token(Int($0)))) })
     }
 
     /// A stretch of input: plain text (a byte range) or one special token.
@@ -37,14 +37,14 @@ struct SpecialTokens: Sendable {
 
         // Positions of every byte some candidate starts with, bucketed by that byte.
         var startsWith = [Bool](repeating: false, count: 256)
-        for id in candidates { startsWith[Int(texts[Int(id)][0])] = true }
+        for id in candidates { startsWith[Int(texts[id]![0])] = true }
         var positions = [[Int]](repeating: [], count: 256)
         for (i, b) in text.enumerated() where startsWith[Int(b)] { positions[Int(b)].append(i) }
 
         var taken = [Bool](repeating: false, count: text.count)
         var matches: [(start: Int, id: Int32)] = []
         for id in candidates {
-            let needle = texts[Int(id)]
+            let needle = texts[id]!
             for p in positions[Int(needle[0])] where p + needle.count <= text.count {
                 var hit = true
                 for k in 0..<needle.count where taken[p + k] || text[p + k] != needle[k] {
@@ -64,7 +64,7 @@ struct SpecialTokens: Sendable {
         for match in matches {
             if match.start > cursor { fragments.append(.text(cursor..<match.start)) }
             fragments.append(.token(match.id))
-            cursor = match.start + texts[Int(match.id)].count
+            cursor = match.start + texts[match.id]!.count
         }
         if cursor < text.count { fragments.append(.text(cursor..<text.count)) }
         return fragments
@@ -95,19 +95,17 @@ struct SpecialTokens: Sendable {
 
     /// Marks control-looking tokens as control (as llama.cpp overrides their type) and returns the
     /// end-of-generation flags (V): the texts above, the FIM pad/repo/separator tokens, and EOS.
-    static func markControlLooking(_ tokens: [[UInt8]], eosID: Int32?,
+    static func markControlLooking(_ tokens: TokenTable, eosID: Int32?,
                                    attributes: inout [TokenAttributes]) -> [Bool] {
-        var ids: [[UInt8]: Int32] = [:]
-        for (i, text) in tokens.enumerated() { ids[text] = Int32(i) }
         var endOfGeneration = [Bool](repeating: false, count: tokens.count)
         for (ends, texts) in fillInTheMiddleTexts {
             // llama.cpp takes whichever match its hash map yields first; the lowest id is our pick.
-            guard let id = texts.compactMap({ ids[Array($0.utf8)] }).min() else { continue }
+            guard let id = texts.compactMap({ tokens.id(of: $0.utf8) }).min() else { continue }
             attributes[Int(id)].insert(.control)
             if ends { endOfGeneration[Int(id)] = true }
         }
         for text in endOfGenerationTexts {
-            guard let id = ids[Array(text.utf8)] else { continue }
+            guard let id = tokens.id(of: text.utf8) else { continue }
             attributes[Int(id)].insert(.control)
             endOfGeneration[Int(id)] = true
         }

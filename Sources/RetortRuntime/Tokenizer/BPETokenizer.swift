@@ -18,9 +18,8 @@ public final class BPETokenizer: Sendable {
     public let addEOS: Bool
     public let preTokenizer: PreTokenizer
 
-    let tokens: [[UInt8]]                 // (V) token strings as stored (byte-level form)
+    let tokens: TokenTable                // (V) token strings as stored (byte-level form) and their ids
     let attributes: [TokenAttributes]     // (V) llama.cpp's token attributes, after its overrides
-    let tokenIDs: [[UInt8]: Int32]        // stored token string → id
     let pieceStorage: [UInt8]             // raw bytes of every token, concatenated
     let pieceOffsets: [Int]               // (V + 1) token i is pieceStorage[pieceOffsets[i] ..< pieceOffsets[i + 1]]
     let byteTokenIDs: [Int32]             // (256) id of the one-byte token for each byte, -1 if none
@@ -52,30 +51,26 @@ public final class BPETokenizer: Sendable {
         }
 
         // Token strings; llama.cpp renames an empty one and rejects duplicates.
-        var stored: [[UInt8]] = []
-        stored.reserveCapacity(vocabularySize)
-        var ids: [[UInt8]: Int32] = [:]
-        ids.reserveCapacity(vocabularySize)
+        var table = TokenTable(capacity: vocabularySize)
         for (i, token) in tokens.enumerated() {
             let text = token.isEmpty ? Array("[EMPTY_\(i)]".utf8) : token
-            if let first = ids.updateValue(Int32(i), forKey: text) {
+            if let first = table.append(text) {
                 throw TokenizerError(field: "tokenizer.ggml.tokens[\(i)]",
                                      message: "duplicate of token \(first) \"\(String(decoding: text, as: UTF8.self))\"")
             }
-            stored.append(text)
         }
 
         var attributes = tokenTypes.isEmpty
             ? [TokenAttributes](repeating: .normal, count: vocabularySize)
             : tokenTypes.prefix(vocabularySize).map(TokenAttributes.init(tokenType:))
-        let endOfGeneration = SpecialTokens.markControlLooking(stored, eosID: eosID, attributes: &attributes)
+        let endOfGeneration = SpecialTokens.markControlLooking(table, eosID: eosID, attributes: &attributes)
 
         // Raw bytes per token: byte-level decoded for normal tokens, verbatim for special ones.
         var pieceStorage: [UInt8] = []
         var pieceOffsets: [Int] = [0]
         pieceOffsets.reserveCapacity(vocabularySize + 1)
-        for (text, attribute) in zip(stored, attributes) {
-            pieceStorage.append(contentsOf: attribute.piece(of: text))
+        for (i, attribute) in attributes.enumerated() {
+            pieceStorage.append(contentsOf: attribute.piece(of: Array(table.token(i))))
             pieceOffsets.append(pieceStorage.count)
         }
 
@@ -84,7 +79,7 @@ public final class BPETokenizer: Sendable {
         for b in 0..<256 {
             encoded.removeAll(keepingCapacity: true)
             appendUTF8(ByteLevel.character(for: UInt8(b)), to: &encoded)
-            byteTokenIDs[b] = ids[encoded] ?? -1
+            byteTokenIDs[b] = table.id(of: encoded) ?? -1
         }
 
         // Merges: "left right", split at the first space after the first byte (a token may be " ").
@@ -95,10 +90,10 @@ public final class BPETokenizer: Sendable {
             guard merge.count >= 3, let cut = merge.dropFirst().firstIndex(of: 0x20) else {
                 throw TokenizerError(field: field, message: "expected \"left right\", got \"\(String(decoding: merge, as: UTF8.self))\"")
             }
-            let left = Array(merge[..<cut])
-            let right = Array(merge[(cut + 1)...])
-            guard let leftID = ids[left], let rightID = ids[right], let resultID = ids[left + right] else {
-                let missing = ids[left] == nil ? left : ids[right] == nil ? right : left + right
+            let left = merge[..<cut], right = merge[(cut + 1)...]
+            let joined = Array(left) + Array(right)
+            guard let leftID = table.id(of: left), let rightID = table.id(of: right), let resultID = table.id(of: joined) else {
+                let missing = table.id(of: left) == nil ? Array(left) : table.id(of: right) == nil ? Array(right) : joined
                 throw TokenizerError(field: field,
                                      message: "\"\(String(decoding: missing, as: UTF8.self))\" is not in the vocabulary")
             }
@@ -115,14 +110,13 @@ public final class BPETokenizer: Sendable {
         self.addBOS = addBOS
         self.addEOS = addEOS
         self.preTokenizer = preTokenizer
-        self.tokens = stored
+        self.tokens = table
         self.attributes = attributes
-        self.tokenIDs = ids
         self.pieceStorage = pieceStorage
         self.pieceOffsets = pieceOffsets
         self.byteTokenIDs = byteTokenIDs
         self.merges = rules
-        self.specialTokens = SpecialTokens(tokens: stored, attributes: attributes)
+        self.specialTokens = SpecialTokens(tokens: table, attributes: attributes)
         self.endOfGeneration = endOfGeneration
     }
 
@@ -149,7 +143,7 @@ public final class BPETokenizer: Sendable {
     /// The token string as stored ("Ġthe"), for display; empty outside the vocabulary.
     public func tokenText(_ id: Int32) -> String {
         guard id >= 0, Int(id) < tokens.count else { return "" }
-        return String(decoding: tokens[Int(id)], as: UTF8.self)
+        return String(decoding: tokens.token(Int(id)), as: UTF8.self)
     }
 
     /// Whether generation stops at `id`: EOS, and the tokens llama.cpp treats as end of generation
@@ -160,7 +154,7 @@ public final class BPETokenizer: Sendable {
 
     /// The id of a stored token string ("Ġthe", "<|im_end|>").
     public func id(of tokenString: String) -> Int32? {
-        tokenIDs[Array(tokenString.utf8)]
+        tokens.id(of: tokenString.utf8)
     }
 }
 
