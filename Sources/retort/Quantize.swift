@@ -64,7 +64,7 @@ struct Quantize: ParsableCommand {
     @Option(name: .long, help: "Tensors to keep in floating point (comma-separated names, e.g. blk.1.ffn_down.weight).")
     var keepFp = ""
 
-    @Option(name: .long, help: "Matrices whose activations get two int8 digits at run time (≈15-bit activations, no size cost): comma-separated names, head, all or none.")
+    @Option(name: .long, help: "Matrices whose activations get two int8 digits at run time (≈15-bit activations, no size cost): comma-separated names, head, first:N / last:N (every matrix of the first / last N blocks), a matrix kind in every block (ffn_down, attn_output, …), all or none.")
     var twoDigit = "none"
 
     @Option(name: .long, help: "Also give the N most sensitive int8 matrices two-digit activations (runs a per-matrix sensitivity pass).")
@@ -201,8 +201,25 @@ struct Quantize: ParsableCommand {
             case "none": continue
             case "all": options.twoDigit = matrixNames(source.model)
             case "head": if !options.twoDigit.contains(head) { options.twoDigit.append(head) }
+            case let range where range.hasPrefix("first:") || range.hasPrefix("last:"):
+                let layers = source.model.config.layerCount
+                guard let n = Int(range.split(separator: ":").last ?? ""), n >= 0, n <= layers else {
+                    throw ValidationError("--two-digit: '\(range)' needs a block count in 0...\(layers)")
+                }
+                let blocks = range.hasPrefix("first:") ? Array(0..<n) : Array(layers - n ..< layers)
+                for b in blocks {
+                    for name in matrixNames(source.model) where name.hasPrefix("blk.\(b).") && !options.twoDigit.contains(name) {
+                        options.twoDigit.append(name)
+                    }
+                }
+            case let kind where ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"].contains(kind):
+                for name in matrixNames(source.model) where name.hasSuffix("." + kind + ".weight") && !options.twoDigit.contains(name) {
+                    options.twoDigit.append(name)
+                }
             default:
-                guard known.contains(item) else { throw ValidationError("--two-digit: '\(item)' is not a matrix of \(model) (or head, all, none)") }
+                guard known.contains(item) else {
+                    throw ValidationError("--two-digit: '\(item)' is not a matrix of \(model) (or head, first:N, last:N, a matrix kind such as ffn_down, all, none)")
+                }
                 if !options.twoDigit.contains(item) { options.twoDigit.append(item) }
             }
         }
