@@ -129,6 +129,23 @@ final class RuntimeModelTests: XCTestCase {
         }
     }
 
+    /// The runtime builds its tokenizer straight from the file's metadata; it is the tokenizer the
+    /// definition builds.
+    func testTokenizerFromRTMEqualsDefinition() throws {
+        let host = TinyModels.random(TinyModels.runtimeConfig, seed: 28)
+        let file = try RTMFile(bytes: makeRTM(model: host, tokenizer: TinyModels.tokenizer(), weights: .f32).serialize())
+        let direct = try BPETokenizer(rtm: file)
+        let viaDefinition = try TokenizerDefinition(rtm: file).makeTokenizer()
+        XCTAssertEqual(direct.vocabularySize, viaDefinition.vocabularySize)
+        for text in ["", "hello world", "a  b\n\tc", "ünïcödé 123", String(repeating: "ab ", count: 50)] {
+            XCTAssertEqual(direct.encode(text, addSpecial: true), viaDefinition.encode(text, addSpecial: true), text)
+        }
+        for id in 0..<Int32(direct.vocabularySize) {
+            XCTAssertEqual(direct.tokenText(id), viaDefinition.tokenText(id))
+            XCTAssertEqual(direct.pieceBytes(id), viaDefinition.pieceBytes(id))
+        }
+    }
+
     func testRTMRoundTripIntoHostIsExact() throws {
         let host = TinyModels.random(TinyModels.runtimeConfig, seed: 25)
         let bytes = makeRTM(model: host, tokenizer: TinyModels.tokenizer(), weights: .f32).serialize()

@@ -139,7 +139,7 @@ final class TokenizerBPETests: XCTestCase {
             XCTAssertEqual((error as? TokenizerError)?.field, "tokenizer.ggml.bos_token_id")
         }
         XCTAssertThrowsError(try BPETokenizer(tokens: [Array("a".utf8)], tokenTypes: [],
-                                              merges: [], preTokenizer: .gpt2, bosID: nil, eosID: -1,
+                                              merges: [[UInt8]](), preTokenizer: .gpt2, bosID: nil, eosID: -1,
                                               unknownID: nil, paddingID: nil, addBOS: false)) { error in
             XCTAssertEqual((error as? TokenizerError)?.field, "tokenizer.ggml.eos_token_id")
         }

@@ -92,12 +92,7 @@ public final class RuntimeModel: @unchecked Sendable {
         self.file = file
         let c = try RuntimeConfig(file: file)
         config = c
-        let definition = try TokenizerDefinition(rtm: file)
-        do {
-            tokenizer = try definition.makeTokenizer()
-        } catch {
-            throw RuntimeError(error, file: file.path)
-        }
+        tokenizer = try BPETokenizer(rtm: file)
         guard tokenizer.vocabularySize == c.vocabSize else {
             throw RuntimeError(file: file.path, field: "tokenizer.tokens",
                                message: String(tokenizer.vocabularySize) + " tokens but llama.vocab_size is " + String(c.vocabSize))

@@ -32,9 +32,11 @@ public final class BPETokenizer: Sendable {
     ///   - tokenTypes: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte; empty means
     ///     all normal.
     ///   - merges: "Ġ t"-style pairs, highest priority first.
-    public init(tokens: [[UInt8]], tokenTypes: [Int32], merges: [[UInt8]], preTokenizer: PreTokenizer,
-                bosID: Int32?, eosID: Int32?, unknownID: Int32?, paddingID: Int32?,
-                addBOS: Bool, addEOS: Bool = false) throws(TokenizerError) {
+    ///   Any collections of bytes: `[[UInt8]]`, or `String.UTF8View`s read from a file (no copies).
+    public init<Token: Collection, Merge: Collection>(
+        tokens: [Token], tokenTypes: [Int32], merges: [Merge], preTokenizer: PreTokenizer,
+        bosID: Int32?, eosID: Int32?, unknownID: Int32?, paddingID: Int32?,
+        addBOS: Bool, addEOS: Bool = false) throws(TokenizerError) where Token.Element == UInt8, Merge.Element == UInt8 {
         let vocabularySize = tokens.count
         guard vocabularySize > 0 else {
             throw TokenizerError(field: "tokenizer.ggml.tokens", message: "the vocabulary is empty")
@@ -53,10 +55,10 @@ public final class BPETokenizer: Sendable {
         // Token strings; llama.cpp renames an empty one and rejects duplicates.
         var table = TokenTable(capacity: vocabularySize)
         for (i, token) in tokens.enumerated() {
-            let text = token.isEmpty ? Array("[EMPTY_\(i)]".utf8) : token
-            if let first = table.append(text) {
+            let first = token.isEmpty ? table.append(Array("[EMPTY_\(i)]".utf8)) : table.append(token)
+            if let first {
                 throw TokenizerError(field: "tokenizer.ggml.tokens[\(i)]",
-                                     message: "duplicate of token \(first) \"\(String(decoding: text, as: UTF8.self))\"")
+                                     message: "duplicate of token \(first) \"\(String(decoding: Array(token), as: UTF8.self))\"")
             }
         }
 
@@ -88,9 +90,9 @@ public final class BPETokenizer: Sendable {
         for (rank, merge) in merges.enumerated() {
             let field = "tokenizer.ggml.merges[\(rank)]"
             guard merge.count >= 3, let cut = merge.dropFirst().firstIndex(of: 0x20) else {
-                throw TokenizerError(field: field, message: "expected \"left right\", got \"\(String(decoding: merge, as: UTF8.self))\"")
+                throw TokenizerError(field: field, message: "expected \"left right\", got \"\(String(decoding: Array(merge), as: UTF8.self))\"")
             }
-            let left = merge[..<cut], right = merge[(cut + 1)...]
+            let left = merge[..<cut], right = merge[merge.index(after: cut)...]
             let joined = Array(left) + Array(right)
             guard let leftID = table.id(of: left), let rightID = table.id(of: right), let resultID = table.id(of: joined) else {
                 let missing = table.id(of: left) == nil ? Array(left) : table.id(of: right) == nil ? Array(right) : joined

@@ -1,32 +1,10 @@
 /// The tokenizer as stored in an .rtm file (formats/rtm.md, "Tokenizer").
 extension TokenizerDefinition {
     public init(rtm file: RTMFile) throws(RuntimeError) {
-        func id(_ key: String) throws(RuntimeError) -> Int32? {
-            guard let value = try rtm({ () throws(RTMError) in try file.optionalInt(key) }) else { return nil }
-            guard value >= 0 && value < Int(Int32.max) else {
-                throw RuntimeError(file: file.path, field: key, message: "id " + String(value) + " out of range")
-            }
-            return Int32(value)
-        }
-        let tokens = try rtm { () throws(RTMError) in try file.strings("tokenizer.tokens") }
-        let types = try rtm { () throws(RTMError) in try file.ints("tokenizer.token_types") }
-        let merges = try rtm { () throws(RTMError) in try file.strings("tokenizer.merges") }
-        var tokenTypes: [Int32] = []
-        tokenTypes.reserveCapacity(types.count)
-        for (i, t) in types.enumerated() {
-            guard t >= 0 && t <= 6 else {
-                throw RuntimeError(file: file.path, field: "tokenizer.token_types[" + String(i) + "]", message: "unknown token type " + String(t))
-            }
-            tokenTypes.append(Int32(t))
-        }
-        self.init(
-            model: try rtm { () throws(RTMError) in try file.string("tokenizer.model") },
-            preTokenizerName: try rtm { () throws(RTMError) in try file.string("tokenizer.pre") },
-            tokens: tokens.map { Array($0.utf8) }, tokenTypes: tokenTypes, merges: merges.map { Array($0.utf8) },
-            bosID: try id("tokenizer.bos_id"), eosID: try id("tokenizer.eos_id"),
-            unknownID: try id("tokenizer.unknown_id"), paddingID: try id("tokenizer.padding_id"),
-            addBOS: try rtm { () throws(RTMError) in try file.optionalBool("tokenizer.add_bos") } ?? false,
-            addEOS: try rtm { () throws(RTMError) in try file.optionalBool("tokenizer.add_eos") } ?? false)
+        let f = try RTMTokenizerFields(file)
+        self.init(model: f.model, preTokenizerName: f.pre, tokens: f.tokens.map { Array($0.utf8) }, tokenTypes: f.tokenTypes,
+                  merges: f.merges.map { Array($0.utf8) }, bosID: f.bosID, eosID: f.eosID, unknownID: f.unknownID,
+                  paddingID: f.paddingID, addBOS: f.addBOS, addEOS: f.addEOS)
     }
 
     /// Writes the `tokenizer.*` keys.
@@ -42,5 +20,59 @@ extension TokenizerDefinition {
         if let paddingID { w.set("tokenizer.padding_id", .int(Int64(paddingID))) }
         w.set("tokenizer.add_bos", .bool(addBOS))
         w.set("tokenizer.add_eos", .bool(addEOS))
+    }
+}
+
+extension BPETokenizer {
+    /// The tokenizer of an .rtm file, built from the file's metadata directly (no intermediate
+    /// copy of the vocabulary and merges, so loading a model peaks lower than through
+    /// `TokenizerDefinition(rtm:).makeTokenizer()`, which gives the same tokenizer).
+    public convenience init(rtm file: RTMFile) throws(RuntimeError) {
+        let f = try RTMTokenizerFields(file)
+        do {
+            let pre = try TokenizerDefinition.preTokenizer(model: f.model, name: f.pre, fieldPrefix: "tokenizer.")
+            try self.init(tokens: f.tokens.map(\.utf8), tokenTypes: f.tokenTypes, merges: f.merges.map(\.utf8), preTokenizer: pre,
+                          bosID: f.bosID, eosID: f.eosID, unknownID: f.unknownID, paddingID: f.paddingID,
+                          addBOS: f.addBOS, addEOS: f.addEOS)
+        } catch {
+            throw RuntimeError(error, file: file.path)
+        }
+    }
+}
+
+/// The `tokenizer.*` keys of an .rtm file, read and range-checked.
+struct RTMTokenizerFields {
+    var model: String, pre: String
+    var tokens: [String], tokenTypes: [Int32], merges: [String]
+    var bosID: Int32?, eosID: Int32?, unknownID: Int32?, paddingID: Int32?
+    var addBOS: Bool, addEOS: Bool
+
+    init(_ file: RTMFile) throws(RuntimeError) {
+        func id(_ key: String) throws(RuntimeError) -> Int32? {
+            guard let value = try rtm({ () throws(RTMError) in try file.optionalInt(key) }) else { return nil }
+            guard value >= 0 && value < Int(Int32.max) else {
+                throw RuntimeError(file: file.path, field: key, message: "id " + String(value) + " out of range")
+            }
+            return Int32(value)
+        }
+        tokens = try rtm { () throws(RTMError) in try file.strings("tokenizer.tokens") }
+        let types = try rtm { () throws(RTMError) in try file.ints("tokenizer.token_types") }
+        merges = try rtm { () throws(RTMError) in try file.strings("tokenizer.merges") }
+        tokenTypes = []
+        tokenTypes.reserveCapacity(types.count)
+        for (i, t) in types.enumerated() {
+            guard t >= 0 && t <= 6 else {
+                throw RuntimeError(file: file.path, field: "tokenizer.token_types[" + String(i) + "]", message: "unknown token type " + String(t))
+            }
+            tokenTypes.append(Int32(t))
+        }
+        model = try rtm { () throws(RTMError) in try file.string("tokenizer.model") }
+        pre = try rtm { () throws(RTMError) in try file.string("tokenizer.pre") }
+        bosID = try id("tokenizer.bos_id")
+        eosID = try id("tokenizer.eos_id")
+        unknownID = try id("tokenizer.unknown_id")
+        paddingID = try id("tokenizer.padding_id")
+        addBOS = try rtm { () throws(RTMError) in try file.optionalBool("tokenizer.add_bos") } ?? false
+        addEOS = try rtm { () throws(RTMError) in try file.optionalBool("tokenizer.add_eos") } ?? false
     }
 }

@@ -33,16 +33,22 @@ public struct TokenizerDefinition: Sendable, Equatable {
 
     /// Builds the tokenizer; `fieldPrefix` names the keys in errors (e.g. "tokenizer.ggml.").
     public func makeTokenizer(fieldPrefix: String = "tokenizer.") throws(TokenizerError) -> BPETokenizer {
+        let pre = try TokenizerDefinition.preTokenizer(model: model, name: preTokenizerName, fieldPrefix: fieldPrefix)
+        return try BPETokenizer(tokens: tokens, tokenTypes: tokenTypes, merges: merges, preTokenizer: pre,
+                                bosID: bosID, eosID: eosID, unknownID: unknownID, paddingID: paddingID,
+                                addBOS: addBOS, addEOS: addEOS)
+    }
+
+    /// The pre-tokenizer of a byte-level BPE (`model` "gpt2") tokenizer named `name`.
+    static func preTokenizer(model: String, name: String, fieldPrefix: String) throws(TokenizerError) -> PreTokenizer {
         guard model == "gpt2" else {
             throw TokenizerError(field: fieldPrefix + "model",
                                  message: "\"\(model)\" is not supported; only byte-level BPE (\"gpt2\") is")
         }
-        guard let pre = PreTokenizer(name: preTokenizerName) else {
+        guard let pre = PreTokenizer(name: name) else {
             throw TokenizerError(field: fieldPrefix + "pre",
-                                 message: "pre-tokenizer \"\(preTokenizerName)\" is not supported (supported: the gpt2, smollm, llama3, qwen2 and default families)")
+                                 message: "pre-tokenizer \"\(name)\" is not supported (supported: the gpt2, smollm, llama3, qwen2 and default families)")
         }
-        return try BPETokenizer(tokens: tokens, tokenTypes: tokenTypes, merges: merges, preTokenizer: pre,
-                                bosID: bosID, eosID: eosID, unknownID: unknownID, paddingID: paddingID,
-                                addBOS: addBOS, addEOS: addEOS)
+        return pre
     }
 }
