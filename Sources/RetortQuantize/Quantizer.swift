@@ -58,6 +58,19 @@ func inputSite(of name: String, config c: LlamaConfig) -> (layer: Int, input: Ll
     }
 }
 
+/// The matrices that read one input site of block `layer`.
+func consumerNames(layer l: Int, input: LlamaSession.MatmulInput) -> [String] {
+    let kinds: [String]
+    switch input {
+    case .attentionInput: kinds = ["attn_q", "attn_k", "attn_v"]
+    case .attentionOutput: kinds = ["attn_output"]
+    case .mlpInput: kinds = ["ffn_gate", "ffn_up"]
+    case .mlpDown: kinds = ["ffn_down"]
+    case .head: return []
+    }
+    return kinds.map { "blk.\(l).\($0).weight" }
+}
+
 /// Names of the model's matrices (rank-2 tensors), in file order.
 public func matrixNames(_ model: LlamaModel) -> [String] {
     model.tensorTable.filter { $0.dims.count == 2 }.map(\.name)
@@ -88,8 +101,15 @@ public func calibrate(model: LlamaModel, sequences: [[Int32]], options: Quantiza
         let o = ModelObservers(config: c, sampleCap: { if case .search = options.smoothing { sampleRows } else { 0 } }(), sampleEvery: every)
         o.histograms = false
         try o.run(model: model, sequences: sequences) { done, total in log?("calibration pass 1 (channel abs-max): \(done)/\(total)") }
+        // An input whose every consumer has two-digit activations is left unsmoothed: its
+        // activations barely lose precision, and smoothing would only make the weights harder.
+        let twoDigit = Set(options.twoDigit)
         factors = smoothingFactors(model: model, observers: o, smoothing: options.smoothing, inputs: options.smoothInputs,
-                                   weights: options.weights, activations: options.activations, calibrator: options.calibrator, pool: pool)
+                                   weights: options.weights, activations: options.activations, calibrator: options.calibrator,
+                                   pool: pool) { layer, input in
+            let names = consumerNames(layer: layer, input: input)
+            return !names.isEmpty && names.allSatisfy(twoDigit.contains)
+        }
         target = copyModel(model)
         applySmoothing(target, factors)
     }

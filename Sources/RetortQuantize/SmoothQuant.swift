@@ -154,11 +154,12 @@ public func copyModel(_ model: LlamaModel) -> LlamaModel {
 public func smoothingFactors(model: LlamaModel, observers: ModelObservers, smoothing: Smoothing,
                              inputs: [LlamaSession.MatmulInput] = smoothableInputs,
                              weights: WeightScheme, activations: ActivationMode, calibrator: Calibrator,
-                             pool: ThreadPool? = nil) -> [SmoothingFactors] {
+                             pool: ThreadPool? = nil,
+                             skip: (Int, LlamaSession.MatmulInput) -> Bool = { _, _ in false }) -> [SmoothingFactors] {
     let c = model.config
     var out: [SmoothingFactors] = []
     for l in 0..<c.layerCount {
-        for input in inputs {
+        for input in inputs where !skip(l, input) {
             let o = observers[l, input]
             let lw = model.weights.layers[l]
             let matrices = consumers(lw, c, input)

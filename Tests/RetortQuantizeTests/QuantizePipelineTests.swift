@@ -56,6 +56,40 @@ final class QuantizePipelineTests: XCTestCase {
         }
     }
 
+    /// Two-digit activations: recorded per tensor (static scales dropped for them), their inputs
+    /// left unsmoothed, and the file runs closer to FP32 than plain W8A8 on outlier activations.
+    func testTwoDigitTensorsAreUnsmoothedAndCloser() throws {
+        let model = tinyModelWithOutliers(TinyModels.runtimeConfig, seed: 21)
+        let sequences = randomSequences(count: 6, length: 32, vocabulary: model.config.vocabSize, seed: 5)
+        let tokens = randomSequences(count: 1, length: 128, vocabulary: model.config.vocabSize, seed: 9)[0]
+        let pool = ThreadPool(threads: 2)
+        func run(_ twoDigit: [String]) throws -> (CalibratedModel, RTMFile, Double) {
+            var options = QuantizationOptions()
+            options.activations = .static
+            options.smoothing = .alpha(0.5)
+            options.twoDigit = twoDigit
+            let calibrated = try calibrate(model: model, sequences: sequences, options: options)
+            let runtime = try runtimeModel(makeQuantizedRTM(calibrated, tokenizer: TinyModels.tokenizer(), options: options), name: "tiny")
+            let r = try evaluateOnRuntime(reference: model, candidate: runtime, tokens: tokens, bos: nil,
+                                          options: PerplexityOptions(context: 64), pool: pool, source: "tiny")
+            return (calibrated, runtime.file, r.meanKL)
+        }
+        let block0 = ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"].map { "blk.0.\($0).weight" }
+        let (plain, _, plainKL) = try run([])
+        let (two, file, twoKL) = try run(block0 + ["token_embd.weight"])
+        XCTAssertTrue(plain.smoothing.contains { $0.layer == 0 })
+        XCTAssertFalse(two.smoothing.contains { $0.layer == 0 }, "block 0's inputs feed only two-digit matrices")
+        XCTAssertEqual(two.smoothing.filter { $0.layer == 1 }.count, plain.smoothing.filter { $0.layer == 1 }.count)
+        for name in block0 + ["token_embd.weight"] {
+            let t = try XCTUnwrap(file.tensor(named: name))
+            XCTAssertEqual(t.activationDigits, 2, name)
+            XCTAssertEqual(t.activationScale, 0, name)
+        }
+        XCTAssertEqual(file.tensor(named: "blk.1.attn_q.weight")?.activationDigits, 1)
+        XCTAssertGreaterThan(try XCTUnwrap(file.tensor(named: "blk.1.attn_q.weight")).activationScale, 0)
+        XCTAssertLessThan(twoKL, plainKL)
+    }
+
     func testSensitivityRisesForAMatrixThatQuantizesBadly() throws {
         let sequences = randomSequences(count: 2, length: 64, vocabulary: TinyModels.runtimeConfig.vocabSize, seed: 6)
         func sensitivity(damaged: Bool) throws -> [SensitivityEntry] {
