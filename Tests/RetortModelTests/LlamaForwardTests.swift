@@ -56,6 +56,32 @@ final class LlamaForwardTests: XCTestCase {
         }
     }
 
+    /// Restarting at block l from the stream `forward` had entering it gives `forward`'s logits bit
+    /// for bit, for every l (L: the head alone); the residual observer sees each block's output.
+    func testForwardFromLayerReusesTheStream() throws {
+        let model = TinyModels.random(seed: 31)
+        let c = model.config, d = c.dim
+        let tokens: [Int32] = [4, 8, 15, 16, 23, 42, 7]
+        let session = LlamaSession(model: model, capacity: 16)
+        var streams: [[Float]] = [tokens.flatMap { t in Array(UnsafeBufferPointer(start: model.weights.tokenEmbedding.pointer + Int(t) * d, count: d)) }]
+        session.residualObserver = { layer, values, rows, width in
+            XCTAssertEqual(layer, streams.count - 1)
+            streams.append(Array(UnsafeBufferPointer(start: values, count: rows * width)))
+        }
+        let expected = Array(try session.forward(tokens))
+        session.residualObserver = nil
+        XCTAssertEqual(streams.count, c.layerCount + 1)
+        for l in 0...c.layerCount {
+            session.reset()
+            let logits = try streams[l].withUnsafeBufferPointer { try session.forward(residual: $0.baseAddress!, rows: tokens.count, fromLayer: l) }
+            XCTAssertEqual(Array(logits), expected, "from block \(l)")
+        }
+        session.reset()
+        XCTAssertThrowsError(try streams[0].withUnsafeBufferPointer {
+            try session.forward(residual: $0.baseAddress!, rows: tokens.count, fromLayer: c.layerCount + 1)
+        })
+    }
+
     func testRejectsBadBatches() throws {
         let model = TinyModels.random()
         let session = LlamaSession(model: model, capacity: 8, maxBatch: 4)

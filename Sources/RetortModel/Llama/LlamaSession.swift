@@ -87,12 +87,40 @@ public final class LlamaSession {
         for (i, token) in tokens.enumerated() where token < 0 || Int(token) >= c.vocabSize {
             throw ModelError(file: "session", field: "tokens[\(i)]", message: "id \(token) outside vocabulary 0..<\(c.vocabSize)")
         }
-        let d = c.dim, e = c.headDim, p0 = position
+        let d = c.dim
         // Token embedding: x[t, :] = E[token_t, :]
         for (i, token) in tokens.enumerated() {
             (x.pointer + i * d).update(from: w.tokenEmbedding.pointer + Int(token) * d, count: d)
         }
-        for (l, lw) in w.layers.enumerated() {
+        return runBlocks(rows: t, from: 0, logits: want)
+    }
+
+    /// Runs blocks `start ..< L` (then the head) on `residual`, the (T, D) stream entering block
+    /// `start`, at positions `position ..< position + T`; blocks before `start` are not run and
+    /// their KV cache is not touched. With the stream `forward` had entering that block (see
+    /// `residualObserver`), the result is bit for bit `forward`'s: this is how a pass that changes
+    /// only later blocks reuses the earlier ones. `start` may be L (the head alone).
+    @discardableResult
+    public func forward(residual: UnsafePointer<Float>, rows t: Int, fromLayer start: Int,
+                        logits want: Logits = .all) throws(ModelError) -> UnsafeBufferPointer<Float> {
+        let c = model.config
+        guard t > 0 else { return UnsafeBufferPointer(start: logits.pointer, count: 0) }
+        guard t <= maxBatch, position + t <= capacity else {
+            throw ModelError(file: "session", field: "rows", message: "\(t) rows at position \(position) exceed maxBatch \(maxBatch) or capacity \(capacity)")
+        }
+        guard (0...c.layerCount).contains(start) else {
+            throw ModelError(file: "session", field: "fromLayer", message: "\(start) outside 0...\(c.layerCount)")
+        }
+        x.pointer.update(from: residual, count: t * c.dim)
+        return runBlocks(rows: t, from: start, logits: want)
+    }
+
+    /// Blocks `start ..< L` and the head on the T rows in `x`.
+    private func runBlocks(rows t: Int, from start: Int, logits want: Logits) -> UnsafeBufferPointer<Float> {
+        let c = model.config, w = model.weights
+        let d = c.dim, e = c.headDim, p0 = position
+        for l in start..<c.layerCount {
+            let lw = w.layers[l]
             // Attention block.
             rmsNormForward(xn.pointer, x.pointer, lw.attnNorm.pointer, rows: t, dim: d, epsilon: c.normEpsilon)
             if let observer { observer(l, .attentionInput, xn.pointer, t, d) }

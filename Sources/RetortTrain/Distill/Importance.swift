@@ -163,30 +163,43 @@ func teacherSkipping(_ teacher: LlamaModel, layer: Int) -> LlamaModel {
 }
 
 /// layerScores[l] = mean over all tokens of KL(p_teacher ‖ p_without l), both through `LlamaSession`.
+/// The teacher's pass keeps the residual stream entering every block; the pass without block l
+/// starts from the stream entering block l (blocks before it are unchanged, so recomputing them
+/// would give the same bits) and runs the rest: about half the work of rerunning whole models.
 private func measureDepthImportance(teacher: LlamaModel, sequences: [[Int32]],
                                     progress: ((ImportanceProgress) -> Void)?) throws(PruningError) -> [Double] {
-    let c = teacher.config, v = c.vocabSize, tokens = sequences.reduce(0) { $0 + $1.count }
+    let c = teacher.config, v = c.vocabSize, d = c.dim, tokens = sequences.reduce(0) { $0 + $1.count }
     let capacity = sequences.map(\.count).max()!
-    func run(_ model: LlamaModel, _ body: (Int, UnsafeBufferPointer<Float>) -> Void) throws(PruningError) {
-        let session = LlamaSession(model: model, capacity: capacity)
-        for (s, sequence) in sequences.enumerated() {
-            session.reset()
-            do {
-                body(s, try session.forward(sequence, logits: .all))
-            } catch {
-                throw PruningError(source: "calibration", field: "sequences[\(s)]", message: error.description)
-            }
-        }
+    func failure(_ s: Int, _ error: ModelError) -> PruningError {
+        PruningError(source: "calibration", field: "sequences[\(s)]", message: error.description)
     }
-    // The teacher's logits (N, V), sequence after sequence.
+    // The teacher's logits (N, V) and the stream entering each block (L, N, D), sequence after sequence.
     let reference = FloatBuffer(count: tokens * v)
-    var offsets: [Int] = []
+    let streams = FloatBuffer(count: c.layerCount * tokens * d)
+    var offsets: [Int] = []   // first token of each sequence
     var offset = 0
-    try run(teacher) { _, logits in
+    let session = LlamaSession(model: teacher, capacity: capacity)
+    for (s, sequence) in sequences.enumerated() {
         offsets.append(offset)
-        (reference.pointer + offset).update(from: logits.baseAddress!, count: logits.count)
-        offset += logits.count
+        let n = sequence.count, base = offset
+        for (i, token) in sequence.enumerated() {
+            (streams.pointer + (base + i) * d).update(from: teacher.weights.tokenEmbedding.pointer + Int(token) * d, count: d)
+        }
+        session.residualObserver = { layer, values, rows, width in
+            guard layer + 1 < c.layerCount else { return }
+            (streams.pointer + ((layer + 1) * tokens + base) * width).update(from: values, count: rows * width)
+        }
+        session.reset()
+        do {
+            let logits = try session.forward(sequence, logits: .all)
+            (reference.pointer + base * v).update(from: logits.baseAddress!, count: logits.count)
+        } catch {
+            throw failure(s, error)
+        }
+        offset += n
     }
+    session.residualObserver = nil
+
     // KL per sequence through the fused objective at α = 1, τ = 1 (SIMD, rows over the workers);
     // scale 0 leaves the gradient it writes at zero.
     let gradient = FloatBuffer(count: capacity * v)
@@ -194,10 +207,19 @@ private func measureDepthImportance(teacher: LlamaModel, sequences: [[Int32]],
     let scratch = LogitsScratch(vocab: v)
     var scores: [Double] = []
     for l in 0..<c.layerCount {
+        let skipped = LlamaSession(model: teacherSkipping(teacher, layer: l), capacity: capacity)
         var total: Double = 0
-        try run(teacherSkipping(teacher, layer: l)) { s, logits in
-            let n = sequences[s].count
-            let loss = fusedDistillationRows(gradient.pointer, logits.baseAddress!, labels: labels, teacher: reference.pointer + offsets[s],
+        for (s, sequence) in sequences.enumerated() {
+            let n = sequence.count
+            skipped.reset()
+            let logits: UnsafeBufferPointer<Float>
+            do {
+                logits = try skipped.forward(residual: streams.pointer + (l * tokens + offsets[s]) * d, rows: n, fromLayer: l)
+            } catch {
+                throw failure(s, error)
+            }
+            let loss = fusedDistillationRows(gradient.pointer, logits.baseAddress!, labels: labels,
+                                             teacher: reference.pointer + offsets[s] * v,
                                              rows: n, vocab: v, alpha: 1, temperature: 1, scale: 0, scratch: scratch)
             total += loss.distillation * Double(n)
         }
