@@ -130,6 +130,71 @@ RK_TARGET void retort_gemm_i8_avx2(float *y, int32_t *acc, int64_t ldy,
     }
 }
 
+// MARK: - Int8 GEMM with per-group weight scales
+//
+// y[t][n] = (Σ_g Float(acc_g) · ws[n][g]) · xs[t], the float sum taken in group order from 0 and
+// never contracted into an FMA, acc_g the exact Int32 sum over group g: bit for bit
+// `matmulInt8GroupedReference`. Groups of G inputs, G a multiple of 32; tiles of up to 2 rows ×
+// 4 columns, one horizontal sum per group.
+
+RK_INLINE RK_TARGET void rk_i8g_tile(float *y, int64_t ldy, const int8_t *x, const float *xs,
+                                     const int8_t *w, const float *ws, int64_t k, int64_t g,
+                                     const int R, const int C) {
+#pragma clang fp contract(off)
+    const __m256i ones = _mm256_set1_epi16(1);
+    const int64_t groups = k / g;
+    float sum[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
+    for (int64_t j = 0; j < groups; j++) {
+        __m256i a[2][4];
+        for (int r = 0; r < R; r++)
+            for (int c = 0; c < 4; c++) a[r][c] = _mm256_setzero_si256();
+        for (int64_t i = j * g; i < (j + 1) * g; i += 32) {
+            __m256i wv[4];
+            for (int c = 0; c < C; c++) wv[c] = _mm256_loadu_si256((const __m256i *)(w + c * k + i));
+            for (int r = 0; r < R; r++) {
+                const __m256i xv = _mm256_loadu_si256((const __m256i *)(x + r * k + i));
+                const __m256i ax = _mm256_sign_epi8(xv, xv);
+                for (int c = 0; c < C; c++) {
+                    const __m256i p = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(wv[c], xv));
+                    a[r][c] = _mm256_add_epi32(a[r][c], _mm256_madd_epi16(p, ones));
+                }
+            }
+        }
+        for (int r = 0; r < R; r++) {
+            int32_t s[4];
+            _mm_storeu_si128((__m128i *)s, rk_hsum4_i32(a[r][0], a[r][1], a[r][2], a[r][3]));
+            for (int c = 0; c < C; c++) {
+                const float part = (float)s[c] * ws[c * groups + j];
+                sum[r][c] = sum[r][c] + part;
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) y[r * ldy + c] = sum[r][c] * xs[r];
+}
+
+RK_TARGET void retort_gemm_i8g_avx2(float *y, int64_t ldy, const int8_t *x, const float *xs,
+                                    const int8_t *w, const float *ws, int64_t t, int64_t k,
+                                    int64_t g, int64_t n0, int64_t n1) {
+    const int64_t groups = k / g;
+    // Column tiles outermost: a tile's 4·K weight bytes stay in cache while every row passes.
+    for (int64_t n = n0; n < n1; n += 4) {
+        const int cols = (int)(n1 - n < 4 ? n1 - n : 4);
+        for (int64_t r = 0; r < t; r += 2) {
+            const int rows = (int)(t - r < 2 ? t - r : 2);
+#define RK_I8G(RR, CC) rk_i8g_tile(y + r * ldy + n, ldy, x + r * k, xs + r, w + n * k, ws + n * groups, k, g, RR, CC)
+            switch (rows * 4 + cols) {
+            case 5: RK_I8G(1, 1); break;  case 6: RK_I8G(1, 2); break;
+            case 7: RK_I8G(1, 3); break;  case 8: RK_I8G(1, 4); break;
+            case 9: RK_I8G(2, 1); break;  case 10: RK_I8G(2, 2); break;
+            case 11: RK_I8G(2, 3); break; case 12: RK_I8G(2, 4); break;
+            default: break;
+            }
+#undef RK_I8G
+        }
+    }
+}
+
 // MARK: - F32 / F16 GEMM
 //
 // Dot-product tiles of R activation rows × C weight rows over the full K, horizontal sums once

@@ -27,6 +27,9 @@ int retort_cpu_has_neon_dot(void);   // aarch64: SDOT (HWCAP_ASIMDDP)
 void retort_gemm_i8_avx2(float *y, int32_t *acc, int64_t ldy,
                          const int8_t *x, const float *xs, const int8_t *w, const float *ws,
                          int64_t t, int64_t k, int64_t n0, int64_t n1);
+void retort_gemm_i8g_avx2(float *y, int64_t ldy, const int8_t *x, const float *xs,
+                          const int8_t *w, const float *ws, int64_t t, int64_t k,
+                          int64_t g, int64_t n0, int64_t n1);   // per-group scales, g % 32 == 0
 void retort_gemm_f32_avx2(float *y, int64_t ldy, const float *x, const float *w,
                           int64_t t, int64_t k, int64_t n0, int64_t n1);
 void retort_gemm_f16_avx2(float *y, int64_t ldy, const float *x, const uint16_t *w,

@@ -1,9 +1,12 @@
+import CRetortShim
+
 // W8A8 matmul with one weight scale per group of G consecutive inputs (int8PerGroup).
 //   xq [T][K] int8, xScales [T];  w [N][K] int8, wScales [N][K/G];  y [T][N] f32
 // y[t][n] = (Σ_g Float(acc_g) · wScales[n][g]) · xScales[t], the float sum taken in group order
 // starting from 0, acc_g = Σ_{k in group g} xq·w as Int32. G must divide K.
-// Fast paths: the portable SIMD dot per group on every non-reference path (the C micro-kernels
-// are per-channel only); results are identical to the reference.
+// Fast paths: an AVX2 micro-kernel when G is a multiple of 32 (exact group sums, the same float
+// operations in the same order), else the portable SIMD dot per group; results are identical to
+// the reference on every path.
 
 /// Int8 matmul with per-group weight scales.
 public func matmulInt8Grouped(_ y: UnsafeMutablePointer<Float>, _ xq: UnsafePointer<Int8>, _ xScales: UnsafePointer<Float>,
@@ -15,6 +18,14 @@ public func matmulInt8Grouped(_ y: UnsafeMutablePointer<Float>, _ xq: UnsafePoin
         matmulInt8GroupedReference(y, xq, xScales, w, wScales, rows: t, inDim: k, outDim: n, groupSize: g)
         return
     }
+    #if arch(x86_64)
+    if Kernels.active == .avx2 && g % 32 == 0 {
+        forEachColumnRange(n, work: t * k * n, align: 4, pool: pool) { n0, n1 in
+            retort_gemm_i8g_avx2(y, Int64(n), xq, xScales, w, wScales, Int64(t), Int64(k), Int64(g), Int64(n0), Int64(n1))
+        }
+        return
+    }
+    #endif
     let groups = k / g
     forEachColumnRange(n, work: t * k * n, align: 4, pool: pool) { n0, n1 in
         for c in n0..<n1 {
