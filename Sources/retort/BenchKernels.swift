@@ -24,7 +24,7 @@ struct BenchKernels: ParsableCommand {
     @Option(name: .long, help: "Comma-separated kernel paths (default: every available path but reference).")
     var paths: String?
 
-    @Option(name: .long, help: "Comma-separated kernels: int8, f32.")
+    @Option(name: .long, help: "Comma-separated kernels: int8, int8g64 (per-group scales, 64 inputs a group), f32.")
     var kernels = "int8,f32"
 
     @Flag(name: .long, help: "Only the GEMV and the two smallest prefill shapes.")
@@ -38,7 +38,7 @@ struct BenchKernels: ParsableCommand {
         guard (try? selectedPaths()) != nil else {
             throw ValidationError("--paths: choose from \(Kernels.available.map(String.init(describing:)).joined(separator: ","))")
         }
-        guard kernelNames.allSatisfy({ $0 == "int8" || $0 == "f32" }) else { throw ValidationError("--kernels: int8, f32") }
+        guard kernelNames.allSatisfy({ ["int8", "int8g64", "f32"].contains($0) }) else { throw ValidationError("--kernels: int8, int8g64, f32") }
     }
 
     private var threadCounts: [Int] { threads.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
@@ -80,10 +80,10 @@ struct BenchKernels: ParsableCommand {
                     let pool = threadCount > 1 ? ThreadPool(threads: threadCount) : nil
                     for shape in shapes {
                         if kernel == "f32" && shape.t == 1 && shape.k == 4096 { continue }
-                        let r = kernel == "int8" ? benchInt8(shape, pool) : benchF32(shape, pool)
+                        let r = kernel == "f32" ? benchF32(shape, pool) : benchInt8(shape, pool, groupSize: kernel == "int8g64" ? 64 : nil)
                         let ops = 2 * Double(shape.t * shape.k * shape.n)
                         let gops = ops / r.seconds / 1e9, bestGOPS = ops / r.best / 1e9
-                        let percent = kernel == "int8" && peakGOPS > 0 ? String(format: "%.0f%%", 100 * gops / peakGOPS) : "-"
+                        let percent = kernel != "f32" && peakGOPS > 0 ? String(format: "%.0f%%", 100 * gops / peakGOPS) : "-"
                         emit(pad(kernel, 6) + pad("\(path)", 9) + pad("\(threadCount)", 4) + pad("\(shape.t)", 5)
                               + pad("\(shape.k)", 6) + pad("\(shape.n)", 7) + pad(String(format: "%.3f", r.seconds * 1e3), 10)
                               + pad(String(format: "%.1f", gops), 9) + pad(percent, 7)
@@ -97,15 +97,21 @@ struct BenchKernels: ParsableCommand {
 
     // MARK: - Measurements
 
-    private func benchInt8(_ s: (t: Int, k: Int, n: Int), _ pool: ThreadPool?) -> (seconds: Double, best: Double, quantize: Double?) {
+    private func benchInt8(_ s: (t: Int, k: Int, n: Int), _ pool: ThreadPool?, groupSize: Int?) -> (seconds: Double, best: Double, quantize: Double?) {
         var rng = BenchRNG()
         let x = (0..<(s.t * s.k)).map { _ in Float.random(in: -1...1, using: &rng) }
         let w = (0..<(s.n * s.k)).map { _ in Int8.random(in: -127...127, using: &rng) }
-        let ws = [Float](repeating: 0.01, count: s.n)
+        let ws = [Float](repeating: 0.01, count: s.n * (groupSize.map { s.k / $0 } ?? 1))
         var xq = [Int8](repeating: 0, count: s.t * s.k), xs = [Float](repeating: 0, count: s.t)
         var y = [Float](repeating: 0, count: s.t * s.n)
         let quantize = median { quantizeRowsInt8(&xq, &xs, x, rows: s.t, cols: s.k) }
-        let times = median { matmulInt8(&y, xq, xs, w, ws, rows: s.t, inDim: s.k, outDim: s.n, pool: pool) }
+        let times = median {
+            if let groupSize {
+                matmulInt8Grouped(&y, xq, xs, w, ws, rows: s.t, inDim: s.k, outDim: s.n, groupSize: groupSize, pool: pool)
+            } else {
+                matmulInt8(&y, xq, xs, w, ws, rows: s.t, inDim: s.k, outDim: s.n, pool: pool)
+            }
+        }
         return (times.median, times.best, quantize.median)
     }
 
