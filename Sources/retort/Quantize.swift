@@ -65,7 +65,7 @@ struct Quantize: ParsableCommand {
     var keepFp = ""
 
     @Option(name: .long, help: "Matrices whose activations get two int8 digits at run time (≈15-bit activations, no size cost): comma-separated names, head, first:N / last:N (every matrix of the first / last N blocks), a matrix kind in every block (ffn_down, attn_output, …), all or none.")
-    var twoDigit = "none"
+    var twoDigit = "head"
 
     @Option(name: .long, help: "Also give the N most sensitive int8 matrices two-digit activations (runs a per-matrix sensitivity pass).")
     var twoDigitCount = 0
