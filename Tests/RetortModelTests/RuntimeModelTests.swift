@@ -118,9 +118,15 @@ final class RuntimeModelTests: XCTestCase {
             let report = mismatches(twoLogits, expected, tolerance: Tolerance.twoDigitActivations, relativeTo: scale)
             XCTAssert(report.isEmpty, "group \(groupSize ?? 0): \(report)")
             XCTAssertLessThan(twoError, oneError / 20, "group \(groupSize ?? 0): two digits \(twoError), one digit \(oneError)")
+            let v = two.config.vocabSize
+            // A prefill session without all logits (the head sees one row): the last row.
+            let prefill = RuntimeSession(model: two, capacity: 48, maxBatch: 40, pool: ThreadPool(threads: 2))
+            let last = Array(try prefill.forward(long, logits: .last))
+            let lastReport = mismatches(last, Array(expected[(long.count - 1) * v ..< long.count * v]),
+                                        tolerance: Tolerance.twoDigitActivations, relativeTo: scale)
+            XCTAssert(lastReport.isEmpty, "prefill, last row: \(lastReport)")
             // Decode (one row at a time) meets the same bound.
             let session = RuntimeSession(model: two, capacity: 48, maxBatch: 1, pool: ThreadPool(threads: 2))
-            let v = two.config.vocabSize
             for t in 0..<long.count {
                 let row = Array(try session.forward([long[t]], logits: .last))
                 let r = mismatches(row, Array(expected[t * v ..< (t + 1) * v]), tolerance: Tolerance.twoDigitActivations, relativeTo: scale)

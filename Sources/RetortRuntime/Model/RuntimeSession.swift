@@ -33,7 +33,7 @@ public final class RuntimeSession {
     let digitQ: AlignedBuffer<Int8>      // (2B, K_max) both digits of B rows
     let digitScales: AlignedBuffer<Float>   // (2B)
     let digitResidual: AlignedBuffer<Float> // (B, K_max)
-    let digitOut: AlignedBuffer<Float>   // (2B, N_max) the two partial products
+    let digitOut: AlignedBuffer<Float>   // (2B, N) the two partial products (the head: (2·min(B, logit rows), V))
 
     static let attentionBlock = 32
 
@@ -64,13 +64,20 @@ public final class RuntimeSession {
         let block = min(t, RuntimeSession.attentionBlock)
         headQuery = AlignedBuffer(count: pool.threadCount * block * c.headDim, zero: 0)
         scores = AlignedBuffer(count: pool.threadCount * block * capacity, zero: 0)
-        let wide = model.matrices.filter { $0.isInt8 && $0.activationDigits == 2 }
-        digitRows = wide.isEmpty ? 0 : min(t, 16)
-        let kMax = wide.map(\.cols).max() ?? 0, nMax = wide.map(\.rows).max() ?? 0
-        digitQ = AlignedBuffer(count: 2 * digitRows * kMax, zero: 0)
-        digitScales = AlignedBuffer(count: 2 * digitRows, zero: 0)
-        digitResidual = AlignedBuffer(count: digitRows * kMax, zero: 0)
-        digitOut = AlignedBuffer(count: 2 * digitRows * nMax, zero: 0)
+        // The head only ever sees `logitRows` rows (one unless all logits are asked for), so a
+        // two-digit head needs a (2, V) output block, not (2·B, V).
+        let isWide = { (m: RuntimeMatrix) in m.isInt8 && m.activationDigits == 2 }
+        let blockWide = model.layers.flatMap { [$0.wq, $0.wk, $0.wv, $0.wo, $0.wGate, $0.wUp, $0.wDown] }.filter(isWide)
+        let headWide = isWide(model.output)
+        let rows = blockWide.isEmpty && !headWide ? 0 : min(t, 16)
+        digitRows = rows
+        let headRows = headWide ? min(logitRows, rows) : 0
+        let kMax = (blockWide + (headWide ? [model.output] : [])).map(\.cols).max() ?? 0
+        let outMax = max(blockWide.map { 2 * rows * $0.rows }.max() ?? 0, 2 * headRows * model.output.rows)
+        digitQ = AlignedBuffer(count: 2 * rows * kMax, zero: 0)
+        digitScales = AlignedBuffer(count: 2 * rows, zero: 0)
+        digitResidual = AlignedBuffer(count: rows * kMax, zero: 0)
+        digitOut = AlignedBuffer(count: outMax, zero: 0)
         let e = c.headDim
         for p in 0..<capacity {
             for i in 0..<e / 2 {
@@ -204,6 +211,7 @@ public final class RuntimeSession {
     func linearTwoDigits(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows t: Int, _ w: RuntimeMatrix) {
         let kd = w.cols, n = w.rows, b = digitRows
         precondition(b > 0, "linearTwoDigits: the session has no two-digit buffers")
+        precondition(2 * min(b, t) * n <= digitOut.count, "linearTwoDigits: more rows than the session sized for")
         let wq = w.data.assumingMemoryBound(to: Int8.self)
         var r0 = 0
         while r0 < t {
