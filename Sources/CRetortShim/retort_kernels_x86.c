@@ -40,16 +40,12 @@ RK_INLINE RK_TARGET __m128 rk_hsum4_f32(__m256 a, __m256 b, __m256 c, __m256 d) 
 
 // MARK: - Int8 GEMM
 
-/// One R×C tile: rows x[0..R) (stride k), columns w[0..C) (stride k), full K.
-RK_INLINE RK_TARGET void rk_i8_tile(float *y, int32_t *acc, int64_t ldy, const int8_t *x,
-                                    const float *xs, const int8_t *w, const float *ws, int64_t k,
-                                    const int R, const int C) {
+/// a[r][c] += Σ_{i0 ≤ i < i1} x[r][i]·w[c][i] as Int32 lanes, 32 bytes a step (i1 − i0 a multiple
+/// of 32): |x| as u8 times sign-adjusted w (maddubs; pairs ≤ 2·127² fit in i16), then pairs to i32.
+RK_INLINE RK_TARGET void rk_i8_accumulate(__m256i a[][4], const int8_t *x, const int8_t *w, int64_t k,
+                                          int64_t i0, int64_t i1, const int R, const int C) {
     const __m256i ones = _mm256_set1_epi16(1);
-    __m256i a[4][4];
-    for (int r = 0; r < R; r++)
-        for (int c = 0; c < C; c++) a[r][c] = _mm256_setzero_si256();
-    const int64_t kv = k & ~(int64_t)31;
-    for (int64_t i = 0; i < kv; i += 32) {
+    for (int64_t i = i0; i < i1; i += 32) {
         __m256i wv[4];
         for (int c = 0; c < C; c++) wv[c] = _mm256_loadu_si256((const __m256i *)(w + c * k + i));
         for (int r = 0; r < R; r++) {
@@ -61,6 +57,17 @@ RK_INLINE RK_TARGET void rk_i8_tile(float *y, int32_t *acc, int64_t ldy, const i
             }
         }
     }
+}
+
+/// One R×C tile: rows x[0..R) (stride k), columns w[0..C) (stride k), full K.
+RK_INLINE RK_TARGET void rk_i8_tile(float *y, int32_t *acc, int64_t ldy, const int8_t *x,
+                                    const float *xs, const int8_t *w, const float *ws, int64_t k,
+                                    const int R, const int C) {
+    __m256i a[4][4];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) a[r][c] = _mm256_setzero_si256();
+    const int64_t kv = k & ~(int64_t)31;
+    rk_i8_accumulate(a, x, w, k, 0, kv, R, C);
     for (int r = 0; r < R; r++) {
         for (int c = C; c < 4; c++) a[r][c] = _mm256_setzero_si256();
         int32_t s[4];
@@ -141,25 +148,13 @@ RK_INLINE RK_TARGET void rk_i8g_tile(float *y, int64_t ldy, const int8_t *x, con
                                      const int8_t *w, const float *ws, int64_t k, int64_t g,
                                      const int R, const int C) {
 #pragma clang fp contract(off)
-    const __m256i ones = _mm256_set1_epi16(1);
     const int64_t groups = k / g;
     float sum[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
     for (int64_t j = 0; j < groups; j++) {
         __m256i a[2][4];
         for (int r = 0; r < R; r++)
             for (int c = 0; c < 4; c++) a[r][c] = _mm256_setzero_si256();
-        for (int64_t i = j * g; i < (j + 1) * g; i += 32) {
-            __m256i wv[4];
-            for (int c = 0; c < C; c++) wv[c] = _mm256_loadu_si256((const __m256i *)(w + c * k + i));
-            for (int r = 0; r < R; r++) {
-                const __m256i xv = _mm256_loadu_si256((const __m256i *)(x + r * k + i));
-                const __m256i ax = _mm256_sign_epi8(xv, xv);
-                for (int c = 0; c < C; c++) {
-                    const __m256i p = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(wv[c], xv));
-                    a[r][c] = _mm256_add_epi32(a[r][c], _mm256_madd_epi16(p, ones));
-                }
-            }
-        }
+        rk_i8_accumulate(a, x, w, k, j * g, (j + 1) * g, R, C);
         for (int r = 0; r < R; r++) {
             int32_t s[4];
             _mm_storeu_si128((__m128i *)s, rk_hsum4_i32(a[r][0], a[r][1], a[r][2], a[r][3]));
