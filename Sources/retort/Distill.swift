@@ -26,7 +26,7 @@ struct Distill: ParsableCommand {
     var initialization = "pruned"
     @Option(name: .long, help: "Calibration sequences (of --seq tokens, from the training text) for measuring importance.")
     var calibrationSequences = 8
-    @Option(name: .long, help: "Of those, sequences for the block-skip (depth) measurement (L + 1 teacher passes each).")
+    @Option(name: .long, help: "Of those, sequences for the block-skip (depth) measurement (about L/2 + 1 teacher passes each).")
     var depthSequences = 2
 
     // MARK: Objective
@@ -276,7 +276,7 @@ struct Distill: ParsableCommand {
             let count = min(calibrationSequences, windows.count)
             // Calibration from the end of the training order: the first windows are what a short run trains on.
             let sequences = (0..<count).map { Array(windows.window(windows.count - 1 - $0)) }
-            // Block-skip KL costs L + 1 teacher forwards per sequence: it uses at most --depth-sequences.
+            // Block-skip KL costs about L/2 + 1 teacher forwards per sequence: it uses at most --depth-sequences.
             let depth = min(depthSequences, count)
             note("measuring importance on \(count) × \(windows.length) tokens (block skips on \(depth))…")
             let clock = ContinuousClock()

@@ -109,8 +109,9 @@ public struct ImportanceProgress: Sendable, Equatable {
 /// each evaluated from position 0; lengths may differ). See the top of this file for the exact
 /// scores. The width scores use every sequence; the depth scores the first `depthSequences`
 /// (nil: all; 0: no depth pass, every layer score 0). Cost: one training-engine forward per
-/// sequence plus L + 1 inference forwards per depth sequence (the teacher and each
-/// one-block-skipped teacher). Memory: the teacher's logits for the depth sequences, N_depth·V floats.
+/// sequence, plus per depth sequence one teacher forward and, for each skipped block, the blocks
+/// after it (about L/2 + 1 forwards). Memory: the teacher's logits and the residual streams entering
+/// each block for the depth sequences, N_depth·(V + L·D) floats.
 public func measureImportance(teacher: LlamaModel, sequences: [[Int32]], depthSequences: Int? = nil,
                               progress: ((ImportanceProgress) -> Void)? = nil) throws(PruningError) -> TeacherImportance {
     let c = teacher.config
