@@ -72,7 +72,7 @@ public final class RuntimeSession {
         let rows = blockWide.isEmpty && !headWide ? 0 : min(t, 16)
         digitRows = rows
         let headRows = headWide ? min(logitRows, rows) : 0
-        let kMax = (blockWide + (headWide ? [model.output] : [])).map(\.cols).max() ?? 0
+        let kMax = (blockWide + (headWide ? [model.output] : [])).map { $0.cols }.max() ?? 0
         let outMax = max(blockWide.map { 2 * rows * $0.rows }.max() ?? 0, 2 * headRows * model.output.rows)
         digitQ = AlignedBuffer(count: 2 * rows * kMax, zero: 0)
         digitScales = AlignedBuffer(count: 2 * rows, zero: 0)

@@ -31,9 +31,9 @@ extension BPETokenizer {
         let f = try RTMTokenizerFields(file)
         do {
             let pre = try TokenizerDefinition.preTokenizer(model: f.model, name: f.pre, fieldPrefix: "tokenizer.")
-            try self.init(tokens: f.tokens.map(\.utf8), tokenTypes: f.tokenTypes, merges: f.merges.map(\.utf8), preTokenizer: pre,
-                          bosID: f.bosID, eosID: f.eosID, unknownID: f.unknownID, paddingID: f.paddingID,
-                          addBOS: f.addBOS, addEOS: f.addEOS)
+            self.init(parts: try BPEParts(tokens: f.tokens.map { $0.utf8 }, tokenTypes: f.tokenTypes, merges: f.merges.map { $0.utf8 },
+                                          preTokenizer: pre, bosID: f.bosID, eosID: f.eosID, unknownID: f.unknownID,
+                                          paddingID: f.paddingID, addBOS: f.addBOS, addEOS: f.addEOS))
         } catch {
             throw RuntimeError(error, file: file.path)
         }
