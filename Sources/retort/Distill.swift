@@ -52,6 +52,8 @@ struct Distill: ParsableCommand {
     @Option(name: .long, help: "Seed (data order, random initialisation).") var seed: UInt64 = 1
 
     // MARK: Budget, evaluation, checkpoints
+    @Option(name: .long, help: "Train on the first N windows of the shuffled training text only, repeating them in later epochs; their teacher cache is filled before the first step.")
+    var windows: Int?
     @Option(name: .long, help: "Stop after this many training tokens.") var maxTokens: Int?
     @Option(name: .long, help: "Stop after this many minutes of training.") var maxMinutes: Double?
     @Option(name: .long, help: "Validate every N steps (0 = never).") var evalEvery = 100
@@ -120,6 +122,7 @@ struct Distill: ParsableCommand {
         s.hardLabelFraction = hardLabelFraction
         s.hiddenWeight = hiddenWeight > 0 ? hiddenWeight : nil
         s.hiddenLoss = hiddenWeight > 0 ? HiddenLossKind(rawValue: hiddenLoss) : nil
+        s.windowLimit = windows
         s.maxTokens = maxTokens
         s.maxMinutes = maxMinutes
         s.evalEvery = evalEvery
@@ -147,16 +150,18 @@ struct Distill: ParsableCommand {
         let dataHash = SHA256.hex(TeacherCacheKey.corpusHash(of: trainTokens))
         let validationTokens = try validation.map { tokenizer.encode(try readTextFile($0, option: "--validation"), addSpecial: false) } ?? []
         var settings = try settings()
-        let windows = try TrainingWindows(tokens: trainTokens, length: settings.sequenceLength, seed: settings.seed, source: data)
-        note("data: \(trainTokens.count) tokens, \(windows.count) windows of \(settings.sequenceLength); " +
+        let saved = resume ? try Checkpoint.readState(DistillState.self, from: checkpointPath) : nil
+        let windows = try TrainingWindows(tokens: trainTokens, length: settings.sequenceLength, seed: settings.seed,
+                                          limit: saved.map { $0.settings.windowLimit } ?? settings.windowLimit, source: data)
+        let available = (trainTokens.count - 1) / settings.sequenceLength
+        note("data: \(trainTokens.count) tokens, \(windows.count)\(windows.count < available ? " of \(available)" : "") windows of \(settings.sequenceLength); " +
              "budget: \(settings.maxTokens.map { "\($0) tokens" } ?? "-") \(settings.maxMinutes.map { "\($0) minutes" } ?? "")")
 
         // Student: from the checkpoint when resuming, else built from the teacher.
         var state: DistillState
         let studentModel: LlamaModel
         let shape: StudentShape
-        if resume {
-            let saved = try Checkpoint.readState(DistillState.self, from: checkpointPath)
+        if let saved {
             guard saved.provenance["teacher.sha256"] == teacherHash, saved.provenance["data.sha256"] == dataHash else {
                 throw ValidationError("--resume: \(checkpointPath) was made from another teacher or data")
             }
@@ -194,7 +199,20 @@ struct Distill: ParsableCommand {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             let cache = try TeacherCache.open(directory: directory, key: key)
             note("teacher cache: \(cache.path) (\(cache.completeWindows)/\(key.windowCount) windows cached, top-\(settings.topK))")
-            signal = CachedTeacher(cache: cache, teacher: teacherModel, tokens: ordered)
+            // A line a minute while the teacher fills the cache (up front with --windows, else as training reaches windows).
+            let firstMissing = cache.completeWindows
+            let fillClock = ContinuousClock()
+            let began = fillClock.now
+            var lastNote = began
+            let upFront = settings.windowLimit != nil
+            signal = CachedTeacher(cache: cache, teacher: teacherModel, tokens: ordered) { p in
+                let now = fillClock.now
+                guard now - lastNote >= .seconds(60) || p.window + 1 == key.windowCount else { return }
+                lastNote = now
+                let filled = p.window + 1 - firstMissing, seconds = (now - began) / .seconds(1)
+                let eta = upFront ? ", ETA " + clockString(seconds / Double(max(filled, 1)) * Double(key.windowCount - p.window - 1)) : ""
+                note("  teacher cache: \(p.window + 1)/\(key.windowCount) windows\(eta)")
+            }
         } else {
             signal = OnlineTeacher(teacher: teacherModel, windows: windows)
         }
@@ -249,8 +267,9 @@ struct Distill: ParsableCommand {
             teacherParameters: teacherModel.config.parameterCount, studentParameters: c.parameterCount,
             parameterFraction: Double(c.parameterCount) / Double(teacherModel.config.parameterCount),
             fileBytes: bytes.count, settings: settings, steps: result.step, tokens: result.tokensSeen,
-            trainSeconds: result.elapsedSeconds, wallSeconds: wallStart.duration(to: clock.now).seconds,
-            tokensPerSecond: result.elapsedSeconds > 0 ? Double(result.tokensSeen) / result.elapsedSeconds : 0,
+            trainSeconds: result.elapsedSeconds, cacheFillSeconds: result.cacheFillSeconds,
+            wallSeconds: wallStart.duration(to: clock.now).seconds,
+            tokensPerSecond: Double(result.tokensSeen) / max(result.elapsedSeconds - (result.cacheFillSeconds ?? 0), 1e-9),
             finalLoss: result.history.last?.loss ?? 0, test: final, validation: result.evaluations)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -273,9 +292,9 @@ struct Distill: ParsableCommand {
             try setHiddenMap(plan, &state)
             return try pruneTeacher(teacher, plan: plan)
         default:
-            let count = min(calibrationSequences, windows.count)
-            // Calibration from the end of the training order: the first windows are what a short run trains on.
-            let sequences = (0..<count).map { Array(windows.window(windows.count - 1 - $0)) }
+            let count = min(calibrationSequences, windows.permutation.count)
+            // Calibration from the end of the shuffled order: the first windows are what a short or limited run trains on.
+            let sequences = (0..<count).map { Array(windows.calibrationWindow($0)) }
             // Block-skip KL costs about L/2 + 1 teacher forwards per sequence: it uses at most --depth-sequences.
             let depth = min(depthSequences, count)
             note("measuring importance on \(count) × \(windows.length) tokens (block skips on \(depth))…")
@@ -313,7 +332,9 @@ struct DistillReport: Codable {
     var settings: DistillSettings
     var steps: Int
     var tokens: Int
+    /// Budgeted seconds: the up-front teacher cache fill (with --windows), then training.
     var trainSeconds: Double
+    var cacheFillSeconds: Double?
     var wallSeconds: Double
     var tokensPerSecond: Double
     var finalLoss: Double
@@ -332,8 +353,11 @@ struct DistillReport: Codable {
             lines.append(String(format: "top-1 agreement %13s  %12.1f%%", "-", 100 * t.top1Agreement))
         }
         lines.append(String(format: "student file    %13s  %10.1f MiB  %@", "", Double(fileBytes) / 1_048_576, student))
+        if let fill = cacheFillSeconds {
+            lines.append(String(format: "teacher cache   filled before training in %.1f min", fill / 60))
+        }
         lines.append(String(format: "training        %d steps, %d tokens, %.1f min, %.0f tokens/s, final loss %.4f",
-                            steps, tokens, trainSeconds / 60, tokensPerSecond, finalLoss))
+                            steps, tokens, (trainSeconds - (cacheFillSeconds ?? 0)) / 60, tokensPerSecond, finalLoss))
         return lines.joined(separator: "\n")
     }
 }
@@ -341,9 +365,10 @@ struct DistillReport: Codable {
 /// One progress line: step, loss parts, rate, throughput, elapsed and ETA.
 func progressLine(_ s: DistillStep, _ state: DistillState, _ elapsed: Double) -> String {
     let total = state.totalSteps
-    let perStep = elapsed / Double(max(state.history.count, 1))
+    let training = elapsed - (state.cacheFillSeconds ?? 0)   // without an up-front cache fill
+    let perStep = training / Double(max(state.history.count, 1))
     let eta = total.map { Double(max(0, $0 - s.step)) * perStep } ?? 0
-    let rate = elapsed > 0 ? Double(state.tokensSeen) / elapsed : 0
+    let rate = training > 0 ? Double(state.tokensSeen) / training : 0
     let hidden = s.hidden.map { String(format: ", hidden %.4f", $0) } ?? ""
     return String(format: "step %5d/%@  loss %.4f (ce %.4f, kd %.4f%@)  lr %.2e  |g| %.2f  τ %.2f  %5.0f tok/s  %@ elapsed, ETA %@",
                   s.step, total.map(String.init) ?? "?", s.loss, s.crossEntropy, s.distillation, hidden, Double(s.learningRate),

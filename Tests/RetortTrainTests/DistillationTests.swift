@@ -28,7 +28,9 @@ final class DistillationTests: XCTestCase {
             vocab = teacher.config.vocabSize
             length = windows.length
         }
-        func prepare(windows: Range<Int>) {}
+        /// Every `prepare` call, in order.
+        var prepared: [Range<Int>] = []
+        func prepare(windows: Range<Int>) { prepared.append(windows) }
         func sparse(window w: Int, ids: UnsafeMutablePointer<Int32>, logProbs: UnsafeMutablePointer<Float>,
                     rest: UnsafeMutablePointer<Float>) throws {
             let logits = FloatBuffer(count: length * vocab)
@@ -56,7 +58,7 @@ final class DistillationTests: XCTestCase {
         s.temperature = .linear(start: 2, end: 1)
         settings(&s)
         let tokens = (0..<400).map { Int32(($0 * 7 + $0 / 5) % TinyModels.config.vocabSize) }
-        let windows = try TrainingWindows(tokens: tokens, length: s.sequenceLength, seed: s.seed)
+        let windows = try TrainingWindows(tokens: tokens, length: s.sequenceLength, seed: s.seed, limit: s.windowLimit)
         let signal: TeacherSignal = topK > 0 ? SparseTeacher(teacher: teacher, windows: windows, topK: topK)
                                              : OnlineTeacher(teacher: teacher, windows: windows)
         return try Distillation(teacher: teacher, student: student, windows: windows, signal: signal,
@@ -265,5 +267,50 @@ final class DistillationTests: XCTestCase {
         XCTAssertNotEqual(a.order, try TrainingWindows(tokens: tokens, length: 10, seed: 4).order)
         XCTAssertEqual(Array(a.labels(0)), Array(a.window(0)).map { $0 + 1 })
         XCTAssertThrowsError(try TrainingWindows(tokens: [1, 2], length: 10, seed: 1))
+    }
+
+    /// A limit keeps the first N windows of the same permutation; training wraps around them and
+    /// calibration comes from the permutation's end, outside them.
+    func testWindowLimitIsAPrefixOfThePermutation() throws {
+        let tokens = (0..<101).map { Int32($0) }
+        let all = try TrainingWindows(tokens: tokens, length: 10, seed: 3)
+        let some = try TrainingWindows(tokens: tokens, length: 10, seed: 3, limit: 4)
+        XCTAssertEqual(some.count, 4)
+        XCTAssertEqual(some.order, Array(all.order.prefix(4)))
+        XCTAssertEqual(some.permutation, all.order)
+        XCTAssertEqual(Array(some.window(4)), Array(some.window(0)))
+        XCTAssertEqual(Array(some.labels(5)), Array(some.labels(1)))
+        XCTAssertEqual(some.orderedTokens.count, 40)
+        for j in 0..<6 {
+            let start = Int(some.calibrationWindow(j).first!)
+            XCTAssertFalse(some.order.contains(start / 10), "calibration window \(j) is a training window")
+        }
+        XCTAssertEqual(Array(all.calibrationWindow(0)), Array(all.window(all.count - 1)))
+        for bad in [0, 11] {
+            XCTAssertThrowsError(try TrainingWindows(tokens: tokens, length: 10, seed: 3, limit: bad)) {
+                XCTAssertEqual(($0 as? ModelError)?.field, "windows")
+            }
+        }
+    }
+
+    /// With a window limit, the teacher signal for every window is prepared before the first step
+    /// (the fill is timed apart from training), and later epochs repeat the windows.
+    func testWindowLimitFillsTheSignalBeforeTraining() throws {
+        let d = try make(topK: 5) { $0.windowLimit = 3 }
+        let signal = try XCTUnwrap(d.signal as? SparseTeacher)
+        XCTAssertTrue(try d.run())
+        XCTAssertEqual(d.state.step, 8)
+        XCTAssertEqual(signal.prepared.first, 0 ..< 3)
+        XCTAssertEqual(signal.prepared.count, 1 + 8)
+        XCTAssertNotNil(d.state.cacheFillSeconds)
+        XCTAssertTrue(d.state.history.allSatisfy { $0.loss.isFinite })
+        let unlimited = try make(topK: 5)
+        XCTAssertTrue(try unlimited.run())
+        XCTAssertNil(unlimited.state.cacheFillSeconds)
+        XCTAssertEqual((unlimited.signal as? SparseTeacher)?.prepared.first, 0 ..< 4)
+        var s = DistillSettings()
+        s.maxTokens = s.tokensPerStep
+        s.windowLimit = 0
+        XCTAssertThrowsError(try s.validate()) { XCTAssertEqual(($0 as? ModelError)?.field, "windows") }
     }
 }

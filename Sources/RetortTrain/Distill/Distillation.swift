@@ -24,6 +24,9 @@ public struct DistillSettings: Codable, Equatable, Sendable {
     /// Needs a pruned student (`DistillState.hiddenMap`); the teacher's blocks run on every window.
     public var hiddenWeight: Float?
     public var hiddenLoss: HiddenLossKind?
+    /// Train on the first N windows of the shuffled order only, repeating them (nil = all). The
+    /// teacher cache for them is filled before the first step.
+    public var windowLimit: Int?
     /// Budget: stop after this many training tokens and/or minutes (at least one must be set).
     public var maxTokens: Int?
     public var maxMinutes: Double?
@@ -55,6 +58,7 @@ public struct DistillSettings: Codable, Equatable, Sendable {
             throw fail("max-tokens", "\(maxTokens) is less than one step (\(tokensPerStep) tokens)")
         }
         if let maxMinutes, !(maxMinutes > 0) { throw fail("max-minutes", "\(maxMinutes) must be > 0") }
+        if let windowLimit, windowLimit < 1 { throw fail("windows", "\(windowLimit) must be ≥ 1") }
         for t in [temperature.temperature(at: 0), temperature.temperature(at: 1)] where !(t > 0) {
             throw fail("temperature", "\(t) must be > 0")
         }
@@ -95,6 +99,8 @@ public struct DistillState: Codable, Equatable, Sendable {
     public var tokensSeen = 0
     /// Training seconds before this process (the budget counts across resumes).
     public var elapsedSeconds = 0.0
+    /// Of those, seconds spent filling the teacher cache before the first step (`windowLimit`).
+    public var cacheFillSeconds: Double?
     public var history: [DistillStep] = []
     public var evaluations: [DistillEvaluation] = []
     /// Free-form provenance carried from the start (teacher hash, data hash, student plan).
@@ -146,16 +152,24 @@ public final class OnlineTeacher: TeacherSignal {
 
 /// The training token stream cut into windows of `length` tokens plus one (the last label), in a
 /// seeded order: window i holds tokens of source window order[i]. Windows do not overlap.
+/// With a `limit`, training uses the first `limit` windows of the shuffled order (later epochs
+/// repeat them); the rest stay out of training and are where calibration text comes from.
 public struct TrainingWindows: Sendable {
     public let tokens: [Int32]
     public let length: Int
+    /// The windows training uses, in training order.
     public let order: [Int]
+    /// The whole shuffled order (`order` is its prefix).
+    public let permutation: [Int]
 
-    public init(tokens: [Int32], length: Int, seed: UInt64, source: String = "data") throws {
+    public init(tokens: [Int32], length: Int, seed: UInt64, limit: Int? = nil, source: String = "data") throws {
         guard length >= 2 else { throw ModelError(file: source, field: "sequence-length", message: "\(length) must be ≥ 2") }
         let count = (tokens.count - 1) / length
         guard count >= 1 else {
             throw ModelError(file: source, field: "tokens", message: "\(tokens.count) tokens is less than one sequence of \(length) + 1")
+        }
+        if let limit, limit < 1 || limit > count {
+            throw ModelError(file: source, field: "windows", message: "\(limit) windows asked for; the text has 1…\(count) windows of \(length) + 1")
         }
         self.tokens = tokens
         self.length = length
@@ -169,7 +183,15 @@ public struct TrainingWindows: Sendable {
             z ^= z >> 31
             order.swapAt(i, Int(z % UInt64(i + 1)))
         }
-        self.order = order
+        self.permutation = order
+        self.order = Array(order.prefix(limit ?? count))
+    }
+
+    /// Calibration window j: counted from the end of the whole shuffled order, so a short run or a
+    /// limited one does not train on its calibration text while windows are left over.
+    public func calibrationWindow(_ j: Int) -> ArraySlice<Int32> {
+        let start = permutation[permutation.count - 1 - j % permutation.count] * length
+        return tokens[start ..< start + length]
     }
 
     public var count: Int { order.count }
@@ -320,6 +342,22 @@ public final class Distillation {
             setTotalSteps(max(1, maxTokens / s.tokensPerStep))
         }
         let perStep = s.batch * s.accumulation
+        if s.windowLimit != nil {
+            // Every window will be trained on (and again in later epochs): fill the cache first, so
+            // step times (and a time budget's schedule) measure training alone.
+            // Chunks of 16 windows keep Ctrl-C responsive; the cache commits each window.
+            let fillStart = clock.now
+            for first in stride(from: 0, to: windows.count, by: 16) {
+                if Self.interrupted {
+                    state.cacheFillSeconds = (state.cacheFillSeconds ?? 0) + fillStart.duration(to: clock.now).seconds
+                    state.elapsedSeconds = startElapsed + start.duration(to: clock.now).seconds
+                    try writeCheckpoint()
+                    return false
+                }
+                try signal.prepare(windows: first ..< min(first + 16, windows.count))
+            }
+            state.cacheFillSeconds = (state.cacheFillSeconds ?? 0) + fillStart.duration(to: clock.now).seconds
+        }
         while true {
             let elapsed = startElapsed + start.duration(to: clock.now).seconds
             if let total = state.totalSteps, state.step >= total { break }
@@ -348,7 +386,7 @@ public final class Distillation {
             if s.maxTokens == nil, let minutes = s.maxMinutes,
                (state.totalSteps == nil && state.step == 3)
                 || (state.totalSteps != nil && state.step % 10 == 0 && state.step * 2 < state.totalSteps!) {
-                let perStepSeconds = state.elapsedSeconds / Double(state.step)
+                let perStepSeconds = (state.elapsedSeconds - (state.cacheFillSeconds ?? 0)) / Double(state.step)
                 let remaining = max(0, minutes * 60 * 0.98 - state.elapsedSeconds)
                 setTotalSteps(max(state.step + 1, state.step + Int(remaining / perStepSeconds)))
             }
