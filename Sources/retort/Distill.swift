@@ -57,7 +57,7 @@ struct Distill: ParsableCommand {
     @Option(name: .long, help: "Stop after this many training tokens.") var maxTokens: Int?
     @Option(name: .long, help: "Stop after this many minutes of training.") var maxMinutes: Double?
     @Option(name: .long, help: "Validate every N steps (0 = never).") var evalEvery = 100
-    @Option(name: .long, help: "Validation tokens per evaluation.") var evalTokens = 2048
+    @Option(name: .long, help: "Validation tokens per evaluation, as windows of --seq spread evenly over the validation text.") var evalTokens = 2048
     @Option(name: .long, help: "Test tokens for the final report (0 = all).") var testTokens = 16_384
     @Option(name: .long, help: "Checkpoint file (default: <out>.ckpt).") var checkpoint: String?
     @Option(name: .long, help: "Checkpoint every N steps.") var checkpointEvery = 50

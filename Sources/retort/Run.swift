@@ -27,6 +27,9 @@ struct Run: ParsableCommand {
     @Flag(name: .long, help: "Print generated token ids (one line) instead of text.")
     var ids = false
 
+    @Option(name: .long, help: "Prompt tokens per prefill batch (the run state's scratch grows with it).")
+    var prefillBatch = 512
+
     @Flag(name: .long, help: "Skip verifying tensor-data checksums at load (header, metadata and table are always verified).")
     var noVerify = false
 
@@ -34,6 +37,7 @@ struct Run: ParsableCommand {
         guard FileManager.default.fileExists(atPath: model) else { throw ValidationError("--model: no such file '\(model)'") }
         if let threads, threads < 1 || threads > 256 { throw ValidationError("--threads must be in 1...256") }
         if let context, context < 1 { throw ValidationError("--context must be positive") }
+        guard prefillBatch >= 1 else { throw ValidationError("--prefill-batch must be positive") }
     }
 
     func run() throws {
@@ -44,7 +48,7 @@ struct Run: ParsableCommand {
         let promptIDs = loaded.tokenizer.encode(text, addSpecial: true, parseSpecial: chat)
         let capacity = min(context ?? (promptIDs.count + sampling.maxTokens), loaded.config.contextLength)
         let session = RuntimeSession(model: loaded, capacity: max(capacity, promptIDs.count),
-                                     maxBatch: min(max(promptIDs.count, 1), 512), pool: pool)
+                                     maxBatch: min(max(promptIDs.count, 1), prefillBatch), pool: pool)
         let loadSeconds = (ContinuousClock.now - t0).seconds
         if !chat && !ids { writeStdout(Array(prompt.utf8)) }
         var stream = UTF8Stream()

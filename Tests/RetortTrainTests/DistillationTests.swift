@@ -269,6 +269,20 @@ final class DistillationTests: XCTestCase {
         XCTAssertThrowsError(try TrainingWindows(tokens: [1, 2], length: 10, seed: 1))
     }
 
+    /// Periodic validation reads windows spread over the whole text, not its opening.
+    func testValidationSampleIsSpreadOverTheText() {
+        let tokens = (0..<1000).map { Int32($0) }
+        let sample = Distillation.sampleValidation(tokens, count: 40, window: 10)   // 4 of 100 windows
+        XCTAssertEqual(sample.count, 40)
+        XCTAssertEqual(stride(from: 0, to: 40, by: 10).map { sample[$0] }, [0, 250, 500, 750])
+        XCTAssertEqual(Array(sample[10..<20]), (250..<260).map { Int32($0) })
+        XCTAssertEqual(Distillation.sampleValidation(tokens, count: 35, window: 10).count, 40, "rounded up to whole windows")
+        XCTAssertEqual(Distillation.sampleValidation(tokens, count: 2000, window: 10), tokens, "short text: all of it")
+        XCTAssertEqual(Distillation.sampleValidation(tokens, count: 995, window: 10), tokens, "as many windows as the text has")
+        XCTAssertEqual(Distillation.sampleValidation(Array(tokens.prefix(8)), count: 5, window: 10).count, 8)
+        XCTAssertEqual(Distillation.sampleValidation(tokens, count: 0, window: 10), tokens)
+    }
+
     /// A limit keeps the first N windows of the same permutation; training wraps around them and
     /// calibration comes from the permutation's end, outside them.
     func testWindowLimitIsAPrefixOfThePermutation() throws {

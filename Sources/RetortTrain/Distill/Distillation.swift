@@ -30,7 +30,8 @@ public struct DistillSettings: Codable, Equatable, Sendable {
     /// Budget: stop after this many training tokens and/or minutes (at least one must be set).
     public var maxTokens: Int?
     public var maxMinutes: Double?
-    /// Validation every N steps over the first `evalTokens` tokens of the validation text (0 = never).
+    /// Validation every N steps over `evalTokens` tokens of the validation text, taken as windows of
+    /// `sequenceLength` spread evenly over it (`Distillation.sampleValidation`) (0 = never).
     public var evalEvery = 100
     public var evalTokens = 2048
     /// Checkpoint every N steps (0 = only on interrupt and at the end).
@@ -228,6 +229,10 @@ public final class Distillation {
     public let trainer: Trainer
     public private(set) var state: DistillState
     public let validation: [Int32]
+    /// What each periodic validation evaluates (`sampleValidation`).
+    public var validationSample: [Int32] {
+        Self.sampleValidation(validation, count: state.settings.evalTokens, window: state.settings.sequenceLength)
+    }
     public let checkpointPath: String?
     /// Set from a signal handler: the loop writes a checkpoint and returns after the current step.
     nonisolated(unsafe) public static var interrupted = false
@@ -392,7 +397,7 @@ public final class Distillation {
             }
             progress(logged, state, state.elapsedSeconds)
             if s.evalEvery > 0, state.step % s.evalEvery == 0, !validation.isEmpty {
-                let e = try evaluate(tokens: Array(validation.prefix(s.evalTokens)))
+                let e = try evaluate(tokens: validationSample)
                 state.evaluations.append(e)
                 evaluated(e)
             }
@@ -456,6 +461,23 @@ public final class Distillation {
         }
         if let failure { throw failure }
         return report
+    }
+
+    /// The validation tokens evaluated every `evalEvery` steps (`validationSample`): ⌈evalTokens / T⌉ windows of T =
+    /// `sequenceLength` tokens at evenly spaced offsets across the whole text, concatenated (the
+    /// evaluation's windows are then exactly these). A text's opening is often not typical of
+    /// the rest, so a prefix would misjudge the student; the whole text is used when it is shorter.
+    public static func sampleValidation(_ tokens: [Int32], count: Int, window t: Int) -> [Int32] {
+        guard count > 0, t > 0, tokens.count > count else { return tokens }
+        let windows = (count + t - 1) / t, available = tokens.count / t
+        guard windows < available else { return tokens }
+        var sample: [Int32] = []
+        sample.reserveCapacity(windows * t)
+        for w in 0..<windows {
+            let start = (w * available / windows) * t
+            sample += tokens[start ..< start + t]
+        }
+        return sample
     }
 
     /// Student vs teacher on `tokens`: sliding windows of `context` tokens advancing by `stride`
