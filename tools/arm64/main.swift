@@ -1,11 +1,12 @@
-// Minimal RetortRuntime runner for the aarch64 Linux cross-build (Embedded Swift: no Foundation,
-// no CommandLine, no existentials). tools/arm64-test.sh builds it and runs it under qemu-aarch64.
+// Minimal RetortRuntime runner (Embedded Swift: no Foundation, no CommandLine, no existentials).
+// tools/arm64-test.sh cross-builds it for aarch64 Linux and runs it under qemu-aarch64;
+// tools/runtime-rss.sh builds it for the x86-64 host and measures its memory.
 //
-//   retort-arm64 MODEL PROMPT MAX_TOKENS [--kernels auto|neonDot|neon|portable|reference] [--threads N]
+//   retort-arm64 MODEL PROMPT MAX_TOKENS [--kernels auto|avx2|neonDot|neon|portable|reference] [--threads N]
 //
 // Greedy decode, the way `retort run --temperature 0 --ids` does it on the host (same capacity,
 // batch and sampler settings): stdout gets the generated token ids on one line; stderr gets the
-// prompt ids and the kernel path that ran.
+// prompt ids, the kernel path that ran and the session's KV-cache and run-state bytes.
 import CRetortShim
 import RetortRuntime
 
@@ -31,7 +32,7 @@ func main(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar
         }
     }
     guard positional.count == 3, let maxTokens = Int(positional[2]), maxTokens >= 0 else {
-        return fail("usage: retort-arm64 MODEL PROMPT MAX_TOKENS [--kernels auto|neonDot|neon|portable|reference] [--threads N]")
+        return fail("usage: retort-arm64 MODEL PROMPT MAX_TOKENS [--kernels auto|avx2|neonDot|neon|portable|reference] [--threads N]")
     }
     if kernels != "auto" {
         guard let path = kernelPath(kernels) else { return fail("--kernels: unknown path '" + kernels + "'") }
@@ -56,6 +57,8 @@ func main(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar
         print(joined(generated))
         note("prompt ids: " + joined(prompt))
         note("kernels: " + kernelName(Kernels.active) + "; threads: " + String(pool.threadCount))
+        note("session: kv-cache bytes " + String(session.kvCacheBytes) + "; state bytes " + String(session.stateBytes)
+             + "; capacity " + String(session.capacity) + "; prompt tokens " + String(prompt.count))
         return 0
     } catch {
         return fail(error.description)
@@ -64,6 +67,7 @@ func main(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar
 
 func kernelPath(_ name: String) -> KernelPath? {
     switch name {
+    case "avx2": return .avx2
     case "neonDot": return .neonDot
     case "neon": return .neon
     case "portable": return .portable

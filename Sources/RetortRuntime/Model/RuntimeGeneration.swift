@@ -32,7 +32,8 @@ extension RuntimeSession {
         }
         guard position + prompt.count + maxTokens <= capacity + 1 else {
             throw RuntimeError(file: model.file.path, field: "prompt",
-                               message: String(prompt.count) + " prompt tokens + " + String(maxTokens) + " new tokens exceed the context of " + String(capacity))
+                               message: String(prompt.count) + " prompt tokens + " + String(maxTokens) + " new tokens exceed the session's capacity of " + String(capacity)
+                                   + " positions (the model's context is " + String(model.config.contextLength) + ")")
         }
         stats.stepNanoseconds.reserveCapacity(maxTokens)
         var sampler = Sampler(settings: settings, vocabularySize: model.config.vocabSize)

@@ -97,6 +97,9 @@ public final class RuntimeSession {
             + xq.count + digitQ.count
     }
 
+    /// Bytes of the KV cache alone (f32 keys and values for `capacity` positions of every layer).
+    public var kvCacheBytes: Int { 4 * (keys.count + values.count) }
+
     public func reset() { position = 0 }
 
     /// Runs `tokens` at positions `position ..< position + T`. Returns `.all` → (T, V) logits
