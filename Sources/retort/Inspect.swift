@@ -79,7 +79,7 @@ struct Inspect: ParsableCommand {
     private func inspectRTM() throws {
         let rtm = try RTMFile.open(path: file)
         print("file: \(file)")
-        print("format: RTM v\(rtm.version.major).\(rtm.version.minor), \(rtm.fileSize) bytes, alignment \(rtm.alignment), \(rtm.metadata.count) metadata keys, \(rtm.tensors.count) tensors (checksums verified)")
+        print("format: RTM v\(rtm.version.major).\(rtm.version.minor), \(rtm.fileSize) bytes, alignment \(rtm.alignment), \(rtm.metadataCount) metadata keys, \(rtm.tensors.count) tensors (checksums verified)")
         if !tensorsOnly {
             print("\nmetadata:")
             for (key, value) in rtm.metadata { print("  \(key) = \(describe(value))") }

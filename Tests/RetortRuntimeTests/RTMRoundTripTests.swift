@@ -177,5 +177,24 @@ final class RTMRoundTripTests: XCTestCase {
         assertFails({ () throws(RTMError) in _ = try file.float("llama.block_count") }, field: "llama.block_count", message: "expected float, found int")
         assertFails({ () throws(RTMError) in _ = try file.optionalBool("norms") }, field: "norms", message: "expected bool, found floats")
         assertFails({ () throws(RTMError) in _ = try file.strings("tokenizer.token_types") }, field: "tokenizer.token_types", message: "expected strings, found ints")
+        assertFails({ () throws(RTMError) in _ = try file.stringElements("tokenizer.token_types") }, field: "tokenizer.token_types", message: "expected strings, found ints")
+        assertFails({ () throws(RTMError) in _ = try file.stringElements("model.architecture") }, field: "model.architecture", message: "expected strings, found string")
+        assertFails({ () throws(RTMError) in _ = try file.stringElements("x") }, field: "x", message: "not found")
+        XCTAssertEqual(file.metadataCount, 7)
+    }
+
+    /// A `strings` value read in place gives the same bytes as the decoded one, element by element.
+    func testStringElementsAreViewsOfTheSameBytes() throws {
+        let strings = ["", "a", "Ġthe", "日本", "🌍🌍", "", "x", String(repeating: "long token ", count: 9)]
+        var w = RTMWriter()
+        w.set("before", .ints([1, 2, 3]))
+        w.set("tokenizer.tokens", .strings(strings))
+        w.set("after", .string("end"))
+        let file = try RTMFile(bytes: w.serialize())
+        let elements = try file.stringElements("tokenizer.tokens")
+        XCTAssertEqual(elements.map { Array($0) }, strings.map { Array($0.utf8) })
+        XCTAssertEqual(try file.strings("tokenizer.tokens"), strings)
+        XCTAssertEqual(try file.ints("before"), [1, 2, 3])
+        XCTAssertEqual(try file.string("after"), "end")
     }
 }

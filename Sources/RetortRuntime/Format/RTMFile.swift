@@ -10,12 +10,17 @@ public final class RTMFile: @unchecked Sendable {
     /// Alignment of tensor data and scales within the file (≥ 64, a power of two).
     public let alignment: Int
     public let fileSize: Int
-    /// Key–value pairs in file order.
-    public let metadata: [(key: String, value: RTMValue)]
+    /// Key–value pairs in file order (arrays decoded from the file on each call).
+    public var metadata: [(key: String, value: RTMValue)] {
+        entries.map { (key: $0.key, value: $0.value.decode(storage.bytes)) }
+    }
+    /// Number of metadata keys.
+    public var metadataCount: Int { entries.count }
     /// Tensors in file order.
     public let tensors: [RTMTensor]
 
     private let storage: RTMStorage
+    private let entries: [(key: String, value: RTMStoredValue)]
     private let metadataIndex: [[UInt8]: Int]  // key's UTF-8 → index in `metadata`
     private let tensorIndex: [[UInt8]: Int]    // name's UTF-8 → index in `tensors`
 
@@ -36,14 +41,25 @@ public final class RTMFile: @unchecked Sendable {
         self.version = (contents.header.versionMajor, contents.header.versionMinor)
         self.alignment = Int(contents.header.alignment)
         self.fileSize = storage.bytes.count
-        self.metadata = contents.metadata
+        self.entries = contents.metadata
         self.metadataIndex = contents.metadataIndex
         self.tensors = contents.tensors
         self.tensorIndex = contents.tensorIndex
     }
 
     public func value(_ key: String) -> RTMValue? {
-        metadataIndex[Array(key.utf8)].map { metadata[$0].value }
+        metadataIndex[Array(key.utf8)].map { entries[$0].value.decode(storage.bytes) }
+    }
+
+    /// The elements of the `strings` value under `key` as views of the file's bytes (valid UTF-8,
+    /// checked at open), valid while this object lives: a vocabulary read without copying it.
+    public func stringElements(_ key: String) throws(RTMError) -> [UnsafeRawBufferPointer] {
+        guard let index = metadataIndex[Array(key.utf8)] else { throw RTMError(file: path, field: key, message: "not found") }
+        let stored = entries[index].value
+        guard case .strings = stored else {
+            throw RTMError(file: path, field: key, message: "expected strings, found " + stored.typeName)
+        }
+        return stored.elements(storage.bytes)
     }
 
     public func tensor(named name: String) -> RTMTensor? {

@@ -10,7 +10,7 @@ struct RTMReader {
 
     struct Contents {
         var header = RTMFileHeader()
-        var metadata: [(key: String, value: RTMValue)] = []
+        var metadata: [(key: String, value: RTMStoredValue)] = []
         var metadataIndex: [[UInt8]: Int] = [:]
         var tensors: [RTMTensor] = []
         var tensorIndex: [[UInt8]: Int] = [:]
@@ -183,36 +183,35 @@ struct RTMReader {
             return count
         }
 
-        mutating func readValue(type: UInt32, count raw: UInt64, _ field: String) throws(RTMError) -> RTMValue {
+        /// Validates one value. Scalars and strings come back decoded; arrays stay in the file
+        /// (`RTMStoredValue`), so a large vocabulary is not held twice.
+        mutating func readValue(type: UInt32, count raw: UInt64, _ field: String) throws(RTMError) -> RTMStoredValue {
             typealias T = RTMLayout.ValueType
             switch type {
             case T.int, T.float, T.bool:
                 guard raw == 1 else { throw reader.fail(field + ".valueCount", "a scalar must have count 1, found \(raw)") }
                 let bits = try take(8, field + ".value").loadUnaligned(as: UInt64.self).littleEndianValue
-                if type == T.int { return .int(Int64(bitPattern: bits)) }
-                if type == T.float { return .float(Double(bitPattern: bits)) }
+                if type == T.int { return .decoded(.int(Int64(bitPattern: bits))) }
+                if type == T.float { return .decoded(.float(Double(bitPattern: bits))) }
                 guard bits <= 1 else { throw reader.fail(field + ".value", "a bool must be 0 or 1, found \(bits)") }
-                return .bool(bits == 1)
+                return .decoded(.bool(bits == 1))
             case T.string:
                 let length = try count(raw, elementSize: 1, field)
-                return .string(try string(length, field + ".value"))
+                return .decoded(.string(try string(length, field + ".value")))
             case T.ints:
                 let n = try count(raw, elementSize: 8, field)
-                let payload = try take(n * 8, field + ".value")
-                return .ints((0 ..< n).map {
-                    Int64(bitPattern: payload.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self).littleEndianValue)
-                })
+                let start = offset
+                _ = try take(n * 8, field + ".value")
+                return .ints(offset: start, count: n)
             case T.floats:
                 let n = try count(raw, elementSize: 4, field)
-                let payload = try take(n * 4, field + ".value")
-                return .floats((0 ..< n).map {
-                    Float(bitPattern: payload.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self).littleEndianValue)
-                })
+                let start = offset
+                _ = try take(n * 4, field + ".value")
+                return .floats(offset: start, count: n)
             case T.strings:
                 let n = try count(raw, elementSize: 4, field)
+                let lengthsOffset = offset
                 let lengths = try take(n * 4, field + ".lengths")
-                var strings: [String] = []
-                strings.reserveCapacity(n)  // n ≤ remaining / 4: bounded by the file
                 let start = offset
                 for j in 0 ..< n {
                     let length = Int(exactly: lengths.loadUnaligned(fromByteOffset: 4 * j, as: UInt32.self).littleEndianValue) ?? Int.max
@@ -220,13 +219,12 @@ struct RTMReader {
                     try require(length, elementField)
                     let raw = UnsafeRawBufferPointer(rebasing: reader.bytes[offset ..< offset + length])
                     guard rtmIsValidUTF8(raw) else { throw reader.fail(elementField, "the string is not valid UTF-8") }
-                    strings.append(String(decoding: raw, as: UTF8.self))
                     offset += length
                 }
                 let padded = RTMLayout.pad8(offset - start)
                 try require(padded - (offset - start), field + ".value")
                 offset = start + padded
-                return .strings(strings)
+                return .strings(lengths: lengthsOffset, data: start, count: n)
             default:
                 throw reader.fail(field + ".valueType", "unknown value type \(type)")
             }
@@ -421,4 +419,53 @@ private func dimsText(_ dims: [Int]) -> String {
 
 private extension FixedWidthInteger {
     var littleEndianValue: Self { Self(littleEndian: self) }
+}
+
+/// A validated metadata value where it lies in the file: scalars and single strings decoded, the
+/// arrays (a vocabulary, merges, token types) as byte offsets, decoded when asked for.
+enum RTMStoredValue: Sendable {
+    case decoded(RTMValue)
+    case ints(offset: Int, count: Int)
+    case floats(offset: Int, count: Int)
+    case strings(lengths: Int, data: Int, count: Int)
+
+    var typeName: String {
+        switch self {
+        case .decoded(let value): value.typeName
+        case .ints: "ints"
+        case .floats: "floats"
+        case .strings: "strings"
+        }
+    }
+
+    /// The value, from the file's `bytes` (already validated by `RTMReader`).
+    func decode(_ bytes: UnsafeRawBufferPointer) -> RTMValue {
+        switch self {
+        case .decoded(let value):
+            return value
+        case .ints(let offset, let n):
+            return .ints((0 ..< n).map {
+                Int64(bitPattern: bytes.loadUnaligned(fromByteOffset: offset + 8 * $0, as: UInt64.self).littleEndianValue)
+            })
+        case .floats(let offset, let n):
+            return .floats((0 ..< n).map {
+                Float(bitPattern: bytes.loadUnaligned(fromByteOffset: offset + 4 * $0, as: UInt32.self).littleEndianValue)
+            })
+        case .strings:
+            return .strings(elements(bytes).map { String(decoding: $0, as: UTF8.self) })
+        }
+    }
+
+    /// The elements of a `strings` value as views of `bytes` (empty for other types).
+    func elements(_ bytes: UnsafeRawBufferPointer) -> [UnsafeRawBufferPointer] {
+        guard case .strings(let lengths, var offset, let n) = self else { return [] }
+        var result: [UnsafeRawBufferPointer] = []
+        result.reserveCapacity(n)
+        for j in 0 ..< n {
+            let length = Int(bytes.loadUnaligned(fromByteOffset: lengths + 4 * j, as: UInt32.self).littleEndianValue)
+            result.append(UnsafeRawBufferPointer(rebasing: bytes[offset ..< offset + length]))
+            offset += length
+        }
+        return result
+    }
 }

@@ -2,8 +2,8 @@
 extension TokenizerDefinition {
     public init(rtm file: RTMFile) throws(RuntimeError) {
         let f = try RTMTokenizerFields(file)
-        self.init(model: f.model, preTokenizerName: f.pre, tokens: f.tokens.map { Array($0.utf8) }, tokenTypes: f.tokenTypes,
-                  merges: f.merges.map { Array($0.utf8) }, bosID: f.bosID, eosID: f.eosID, unknownID: f.unknownID,
+        self.init(model: f.model, preTokenizerName: f.pre, tokens: f.tokens.map { Array($0) }, tokenTypes: f.tokenTypes,
+                  merges: f.merges.map { Array($0) }, bosID: f.bosID, eosID: f.eosID, unknownID: f.unknownID,
                   paddingID: f.paddingID, addBOS: f.addBOS, addEOS: f.addEOS)
     }
 
@@ -24,14 +24,14 @@ extension TokenizerDefinition {
 }
 
 extension BPETokenizer {
-    /// The tokenizer of an .rtm file, built from the file's metadata directly (no intermediate
-    /// copy of the vocabulary and merges, so loading a model peaks lower than through
+    /// The tokenizer of an .rtm file, built from the file's metadata directly (the vocabulary and
+    /// merges are read in place, not copied, so loading a model peaks lower than through
     /// `TokenizerDefinition(rtm:).makeTokenizer()`, which gives the same tokenizer).
     public convenience init(rtm file: RTMFile) throws(RuntimeError) {
         let f = try RTMTokenizerFields(file)
         do {
             let pre = try TokenizerDefinition.preTokenizer(model: f.model, name: f.pre, fieldPrefix: "tokenizer.")
-            self.init(parts: try BPEParts(tokens: f.tokens.map { $0.utf8 }, tokenTypes: f.tokenTypes, merges: f.merges.map { $0.utf8 },
+            self.init(parts: try BPEParts(tokens: f.tokens, tokenTypes: f.tokenTypes, merges: f.merges,
                                           preTokenizer: pre, bosID: f.bosID, eosID: f.eosID, unknownID: f.unknownID,
                                           paddingID: f.paddingID, addBOS: f.addBOS, addEOS: f.addEOS))
         } catch {
@@ -40,10 +40,11 @@ extension BPETokenizer {
     }
 }
 
-/// The `tokenizer.*` keys of an .rtm file, read and range-checked.
+/// The `tokenizer.*` keys of an .rtm file, read and range-checked; tokens and merges are views
+/// of the file's bytes, valid while the file is open.
 struct RTMTokenizerFields {
     var model: String, pre: String
-    var tokens: [String], tokenTypes: [Int32], merges: [String]
+    var tokens: [UnsafeRawBufferPointer], tokenTypes: [Int32], merges: [UnsafeRawBufferPointer]
     var bosID: Int32?, eosID: Int32?, unknownID: Int32?, paddingID: Int32?
     var addBOS: Bool, addEOS: Bool
 
@@ -55,9 +56,9 @@ struct RTMTokenizerFields {
             }
             return Int32(value)
         }
-        tokens = try rtm { () throws(RTMError) in try file.strings("tokenizer.tokens") }
+        tokens = try rtm { () throws(RTMError) in try file.stringElements("tokenizer.tokens") }
         let types = try rtm { () throws(RTMError) in try file.ints("tokenizer.token_types") }
-        merges = try rtm { () throws(RTMError) in try file.strings("tokenizer.merges") }
+        merges = try rtm { () throws(RTMError) in try file.stringElements("tokenizer.merges") }
         tokenTypes = []
         tokenTypes.reserveCapacity(types.count)
         for (i, t) in types.enumerated() {
