@@ -27,8 +27,8 @@ struct Run: ParsableCommand {
     @Flag(name: .long, help: "Print generated token ids (one line) instead of text.")
     var ids = false
 
-    @Option(name: .long, help: "Prompt tokens per prefill batch (the run state's scratch grows with it).")
-    var prefillBatch = 512
+    @Option(name: .long, help: "Prompt tokens per prefill batch: the run state's scratch grows with it; 128 prefills as fast as 512 on SmolLM2-135M.")
+    var prefillBatch = 128
 
     @Flag(name: .long, help: "Skip verifying tensor-data checksums at load (header, metadata and table are always verified).")
     var noVerify = false

@@ -47,7 +47,7 @@ func main(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar
         let capacity = min(prompt.count + maxTokens, model.config.contextLength)
         let pool = ThreadPool(threads: threads)
         let session = RuntimeSession(model: model, capacity: max(capacity, prompt.count),
-                                     maxBatch: min(max(prompt.count, 1), 512), pool: pool)
+                                     maxBatch: min(max(prompt.count, 1), 128), pool: pool)
         var generated: [Int32] = []
         let settings = SamplerSettings(temperature: 0, topK: 40, topP: 0.95, seed: 0)
         _ = try session.generate(prompt: prompt, maxTokens: maxTokens, sampler: settings) { id in
