@@ -49,8 +49,6 @@ retort="$(swift build --show-bin-path)/retort"
 
 # MARK: Cross-build
 out="$RETORT_CACHE/arm64"
-obj="$out/obj"
-mkdir -p "$obj/module" "$obj/shim"
 runner="$out/retort-arm64"
 swift_flags=(-target aarch64-none-none-elf -enable-experimental-feature Embedded -wmo -parse-as-library -O
              -Xfrontend -function-sections -Xcc -isystem -Xcc "$sysroot/include")
@@ -58,48 +56,7 @@ swift_flags=(-target aarch64-none-none-elf -enable-experimental-feature Embedded
 # and only run when the CPU reports it.
 c_flags=(--target=aarch64-linux-gnu -march=armv8-a -O2 -ffunction-sections -fdata-sections
          -isystem "$sysroot/include" -I Sources/CRetortShim/include)
-runtime_sources=()
-while IFS= read -r f; do runtime_sources+=("$f"); done < <(find Sources/RetortRuntime -name '*.swift' | LC_ALL=C sort)
-c_sources=()
-while IFS= read -r f; do c_sources+=("$f"); done < <(find Sources/CRetortShim -name '*.c' | LC_ALL=C sort)
-stamp="$( {
-  swiftc --version 2>&1
-  echo "${swift_flags[*]} | ${c_flags[*]}"
-  sha256sum "${runtime_sources[@]}" "${c_sources[@]}" Sources/CRetortShim/include/*.h tools/arm64/*.swift "$0"
-} | sha256sum | cut -d' ' -f1)"
-if [[ -x "$runner" && -f "$out/stamp" && "$(cat "$out/stamp")" == "$stamp" ]]; then
-  log "cross-build up to date: $runner"
-else
-  rm -f "$out/stamp"
-  log "cross-building RetortRuntime + runner for aarch64 Linux (Embedded Swift)"
-  # The shim's headers as a Clang module (SwiftPM makes the same umbrella for the host build).
-  {
-    echo "module CRetortShim {"
-    for h in "$repo"/Sources/CRetortShim/include/*.h; do echo "    header \"$h\""; done
-    echo "    export *"
-    echo "}"
-  } >"$obj/shim/module.modulemap"
-  compile_log="$out/compile.log"
-  : >"$compile_log"
-  swiftc "${swift_flags[@]}" -I "$obj/shim" -module-name RetortRuntime \
-    -emit-module -emit-module-path "$obj/module/RetortRuntime.swiftmodule" \
-    -c "${runtime_sources[@]}" -o "$obj/RetortRuntime.o" >>"$compile_log" 2>&1 \
-    || { grep -A3 'error:' "$compile_log" >&2; die "Embedded Swift build of RetortRuntime failed; see $compile_log"; }
-  swiftc "${swift_flags[@]}" -I "$obj/shim" -I "$obj/module" -module-name RetortARM64Runner \
-    -c tools/arm64/main.swift -o "$obj/runner.o" >>"$compile_log" 2>&1 \
-    || { grep -A3 'error:' "$compile_log" >&2; die "Embedded Swift build of the runner failed; see $compile_log"; }
-  c_objects=()
-  for c in "${c_sources[@]}"; do
-    o="$obj/shim/$(basename "$c" .c).o"
-    "$clang" "${c_flags[@]}" -c "$c" -o "$o" >>"$compile_log" 2>&1 || { cat "$compile_log" >&2; die "compiling $c failed"; }
-    c_objects+=("$o")
-  done
-  aarch64-linux-gnu-gcc -o "$runner.tmp" -Wl,--gc-sections "$obj/runner.o" "$obj/RetortRuntime.o" "${c_objects[@]}" \
-    -L "$embedded_lib" -lswiftUnicodeDataTables -lpthread -lm >>"$compile_log" 2>&1 \
-    || { cat "$compile_log" >&2; die "linking the aarch64 runner failed"; }
-  mv "$runner.tmp" "$runner"
-  echo "$stamp" >"$out/stamp"
-fi
+build_embedded_runner "$out" "$runner" aarch64-linux-gnu-gcc "$embedded_lib" "$0"
 aarch64-linux-gnu-strip -o "$runner.stripped" "$runner"
 size="$(wc -c <"$runner.stripped")"
 log "runner: $runner ($(file -b "$runner" 2>/dev/null | cut -d, -f1-2 || echo aarch64)); stripped: $size bytes ($(( (size + 1023) / 1024 )) KiB)"

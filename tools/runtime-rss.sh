@@ -41,53 +41,11 @@ embedded_lib="$toolchain/../lib/swift/embedded/x86_64-unknown-linux-gnu"
 [[ "$(uname -m)" == x86_64 ]] || die "this script measures on an x86-64 host (uname -m: $(uname -m))"
 
 out="$RETORT_CACHE/host-embedded"
-obj="$out/obj"
-mkdir -p "$obj/module" "$obj/shim"
 runner="$out/retort-runner"
 swift_flags=(-target x86_64-unknown-linux-gnu -enable-experimental-feature Embedded -wmo -parse-as-library -O
              -Xfrontend -function-sections)
 c_flags=(-O2 -ffunction-sections -fdata-sections -I Sources/CRetortShim/include)
-runtime_sources=()
-while IFS= read -r f; do runtime_sources+=("$f"); done < <(find Sources/RetortRuntime -name '*.swift' | LC_ALL=C sort)
-c_sources=()
-while IFS= read -r f; do c_sources+=("$f"); done < <(find Sources/CRetortShim -name '*.c' | LC_ALL=C sort)
-stamp="$( {
-  swiftc --version 2>&1
-  echo "${swift_flags[*]} | ${c_flags[*]}"
-  sha256sum "${runtime_sources[@]}" "${c_sources[@]}" Sources/CRetortShim/include/*.h tools/arm64/*.swift "$0"
-} | sha256sum | cut -d' ' -f1)"
-if [[ -x "$runner" && -f "$out/stamp" && "$(cat "$out/stamp")" == "$stamp" ]]; then
-  log "host runner up to date: $runner"
-else
-  rm -f "$out/stamp"
-  log "building RetortRuntime + runner for the host (Embedded Swift)"
-  {
-    echo "module CRetortShim {"
-    for h in "$repo"/Sources/CRetortShim/include/*.h; do echo "    header \"$h\""; done
-    echo "    export *"
-    echo "}"
-  } >"$obj/shim/module.modulemap"
-  compile_log="$out/compile.log"
-  : >"$compile_log"
-  swiftc "${swift_flags[@]}" -I "$obj/shim" -module-name RetortRuntime \
-    -emit-module -emit-module-path "$obj/module/RetortRuntime.swiftmodule" \
-    -c "${runtime_sources[@]}" -o "$obj/RetortRuntime.o" >>"$compile_log" 2>&1 \
-    || { grep -A3 'error:' "$compile_log" >&2; die "Embedded Swift build of RetortRuntime failed; see $compile_log"; }
-  swiftc "${swift_flags[@]}" -I "$obj/shim" -I "$obj/module" -module-name RetortRunner \
-    -c tools/arm64/main.swift -o "$obj/runner.o" >>"$compile_log" 2>&1 \
-    || { grep -A3 'error:' "$compile_log" >&2; die "Embedded Swift build of the runner failed; see $compile_log"; }
-  c_objects=()
-  for c in "${c_sources[@]}"; do
-    o="$obj/shim/$(basename "$c" .c).o"
-    "$clang" "${c_flags[@]}" -c "$c" -o "$o" >>"$compile_log" 2>&1 || { cat "$compile_log" >&2; die "compiling $c failed"; }
-    c_objects+=("$o")
-  done
-  "$clang" -o "$runner.tmp" -Wl,--gc-sections "$obj/runner.o" "$obj/RetortRuntime.o" "${c_objects[@]}" \
-    -L "$embedded_lib" -lswiftUnicodeDataTables -lpthread -lm >>"$compile_log" 2>&1 \
-    || { cat "$compile_log" >&2; die "linking the host runner failed; see $compile_log"; }
-  mv "$runner.tmp" "$runner"
-  echo "$stamp" >"$out/stamp"
-fi
+build_embedded_runner "$out" "$runner" "$clang" "$embedded_lib" "$0"
 strip -o "$runner.stripped" "$runner"
 runner_bytes="$(wc -c <"$runner.stripped")"
 log "runner: $runner (stripped: $(( (runner_bytes + 1023) / 1024 )) KiB)"
