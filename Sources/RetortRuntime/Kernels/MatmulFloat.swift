@@ -4,10 +4,10 @@ import CRetortShim
 //   x [T][K] f32;  w [N][K] f32 or f16 bits (IEEE binary16, see halfToFloat);  y [T][N] f32
 // Paths sum in different orders (SIMD lanes, FMA), so they agree with the reference within float
 // rounding, not bit for bit. avx2: C micro-kernels (FMA; prefill 4 rows × 3 columns, decode a
-// 1 × 4 GEMV that prefetches the next weight rows); every other path: portable Swift SIMD (on
+// GEMV reading one weight row after another); every other path: portable Swift SIMD (on
 // arm64 that compiles to NEON).
 
-/// Column ranges for the AVX2 kernels: whole prefill tiles (3 columns) and GEMV tiles (4).
+/// Column ranges for the AVX2 kernels: whole prefill tiles (3 columns).
 private let avx2ColumnAlign = 12
 
 /// f32 matmul.
