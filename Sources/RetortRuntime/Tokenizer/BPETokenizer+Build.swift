@@ -12,8 +12,6 @@ struct BPEParts {
     let preTokenizer: PreTokenizer
     let tokens: TokenTable                // (V) token strings as stored (byte-level form) and their ids
     let attributes: [TokenAttributes]     // (V) llama.cpp's token attributes, after its overrides
-    let pieceStorage: [UInt8]             // raw bytes of every token, concatenated
-    let pieceOffsets: [Int]               // (V + 1) token i is pieceStorage[pieceOffsets[i] ..< pieceOffsets[i + 1]]
     let byteTokenIDs: [Int32]             // (256) id of the one-byte token for each byte, -1 if none
     let merges: [UInt64: MergeRule]       // (left id, right id) → rank and merged id
     let specialTokens: SpecialTokens
@@ -53,15 +51,6 @@ struct BPEParts {
             : tokenTypes.prefix(vocabularySize).map(TokenAttributes.init(tokenType:))
         let endOfGeneration = SpecialTokens.markControlLooking(table, eosID: eosID, attributes: &attributes)
 
-        // Raw bytes per token: byte-level decoded for normal tokens, verbatim for special ones.
-        var pieceStorage: [UInt8] = []
-        var pieceOffsets: [Int] = [0]
-        pieceOffsets.reserveCapacity(vocabularySize + 1)
-        for (i, attribute) in attributes.enumerated() {
-            pieceStorage.append(contentsOf: attribute.piece(of: Array(table.token(i))))
-            pieceOffsets.append(pieceStorage.count)
-        }
-
         var byteTokenIDs = [Int32](repeating: -1, count: 256)
         var encoded: [UInt8] = []
         for b in 0..<256 {
@@ -100,8 +89,6 @@ struct BPEParts {
         self.preTokenizer = preTokenizer
         self.tokens = table
         self.attributes = attributes
-        self.pieceStorage = pieceStorage
-        self.pieceOffsets = pieceOffsets
         self.byteTokenIDs = byteTokenIDs
         self.merges = rules
         self.specialTokens = SpecialTokens(tokens: table, attributes: attributes)
