@@ -58,6 +58,7 @@ final class KernelInt8Tests: XCTestCase {
                 XCTAssertEqual(Set(acc), [Int32(xv) * Int32(wv) * Int32(k)], "\(path) x=\(xv) w=\(wv)")
             }
             check(t: t, k: k, n: n, x: x, w: w, seed: 3)
+            check(t: 1, k: k, n: n, x: Array(x.prefix(k)), w: w, seed: 3)   // the decode GEMV
         }
         // Alternating extremes, mixed signs, and zeros.
         let x = (0..<(3 * 64)).map { i -> Int8 in i % 3 == 0 ? 0 : (i % 2 == 0 ? 127 : -127) }

@@ -86,12 +86,37 @@ public func matmulF16Reference(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePoin
 
 // MARK: - Portable (Swift SIMD)
 
-/// Columns `n0..<n1`: one activation row against four weight rows per pass, 8-lane accumulators.
-/// `load(c, i)` returns w[c][i..<i+8] as floats, `scalar(c, i)` returns w[c][i].
+/// Columns `n0..<n1`: one activation row against four weight rows per pass, 8-lane accumulators;
+/// decode (T = 1) reads one weight row after another instead (a single forward stream, as the
+/// AVX2 GEMV). `load(c, i)` returns w[c][i..<i+8] as floats, `scalar(c, i)` returns w[c][i].
 @inline(__always)
 private func matmulFloatPortable(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>,
                                  t: Int, k: Int, n: Int, n0: Int, n1: Int,
                                  load: (Int, Int) -> SIMD8<Float>, scalar: (Int, Int) -> Float) {
+    if t == 1 {
+        for c in n0..<n1 {
+            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+            var i = 0
+            while i + 32 <= k {
+                a0 += UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) * load(c, i)
+                a1 += UnsafeRawPointer(x + i + 8).loadUnaligned(as: SIMD8<Float>.self) * load(c, i + 8)
+                a2 += UnsafeRawPointer(x + i + 16).loadUnaligned(as: SIMD8<Float>.self) * load(c, i + 16)
+                a3 += UnsafeRawPointer(x + i + 24).loadUnaligned(as: SIMD8<Float>.self) * load(c, i + 24)
+                i += 32
+            }
+            while i + 8 <= k {
+                a0 += UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) * load(c, i)
+                i += 8
+            }
+            var s = ((a0 + a1) + (a2 + a3)).sum()
+            while i < k {
+                s += x[i] * scalar(c, i)
+                i += 1
+            }
+            y[c] = s
+        }
+        return
+    }
     var c = n0
     while c < n1 {
         let cols = min(4, n1 - c)
