@@ -219,6 +219,61 @@ final class SparseDistillationTests: XCTestCase {
         XCTAssertEqual(Double(rest[0]), 1 - [1, 3, 4].map { exp(ls[$0]) }.reduce(0, +), accuracy: 1e-6)
     }
 
+    /// A Float log-prob against the Double log-softmax (SIMD `expApprox` normaliser).
+    let fromLogitsLogProbTolerance = 2e-6
+    /// Relative error of the rest mass, summed over the rest tokens (tiny rests included).
+    let fromLogitsRestTolerance = 1e-5
+
+    /// Against a Double reference on a realistic vocabulary size (not a multiple of 8): ids exactly
+    /// (largest first, ties to the lower id, ties straddling the K-th place), log-probs, and the rest
+    /// mass relative to itself, from O(1) down to ~1e-24, at τ = 1 and 2, K from 1 to V.
+    func testFromLogitsMatchesDoubleReference() {
+        let v = 1003
+        var rng = SplitMix(seed: 412)
+        for (case_, k) in [1, 7, 64, 64, v].enumerated() {
+            for temperature: Float in [1, 2] {
+                let rows = 5
+                var logits = [Float](repeating: 0, count: rows * v)
+                for r in 0..<rows {
+                    for j in 0..<v { logits[r * v + j] = 4 * (rng.nextUnit() - 0.5) }
+                    if r == 1 { for j in stride(from: 3, to: v, by: 97) { logits[r * v + j] = 1.75 } }  // ties
+                    if r == 2 { for j in 0..<v { logits[r * v + j] = -.infinity }; logits[r * v + 500] = 0 }
+                    if case_ == 3 && r >= 3 {  // the rest carries ~e^-55 of the mass at τ = 1, ~e^-27 at τ = 2
+                        for j in 0..<v { logits[r * v + j] -= 60 }
+                        for i in 0..<k { logits[r * v + (7 * i + r) % v] += 60 + rng.nextUnit() }
+                    }
+                }
+                var ids = [Int32](repeating: -1, count: rows * k), logProbs = [Float](repeating: 0, count: rows * k)
+                var rest = [Float](repeating: -1, count: rows)
+                sparseTeacherFromLogits(&ids, &logProbs, &rest, logits, rows: rows, vocab: v, topK: k,
+                                        temperature: temperature)
+                for r in 0..<rows {
+                    let label = "K=\(k) τ=\(temperature) row \(r)"
+                    let z = logits[r * v ..< (r + 1) * v]
+                    let order = (0..<v).sorted { z[r * v + $0] != z[r * v + $1] ? z[r * v + $0] > z[r * v + $1] : $0 < $1 }
+                    let expected = order.prefix(k).map(Int32.init)
+                    XCTAssertEqual(Array(ids[r * k ..< (r + 1) * k]), expected, label)
+                    let ls = referenceLogSoftmax(z, temperature: temperature)
+                    for i in 0..<k where ls[Int(expected[i])].isFinite {
+                        XCTAssertEqual(Double(logProbs[r * k + i]), ls[Int(expected[i])],
+                                       accuracy: fromLogitsLogProbTolerance, "\(label) slot \(i)")
+                    }
+                    let exactRest = order.dropFirst(k).map { exp(ls[$0]) }.reduce(0, +)
+                    if exactRest == 0 {
+                        XCTAssertEqual(rest[r], 0, label)
+                    } else {
+                        XCTAssertEqual(Double(rest[r]) / exactRest, 1, accuracy: fromLogitsRestTolerance,
+                                       "\(label): rest \(rest[r]) vs \(exactRest)")
+                    }
+                }
+                if case_ == 3 {
+                    XCTAssertLessThan(rest[3], temperature == 1 ? 1e-20 : 1e-10, "the tiny-rest rows must be tiny")
+                    XCTAssertGreaterThan(rest[3], 0, "and still positive")
+                }
+            }
+        }
+    }
+
     func testValidation() throws {
         let ids: [Int32] = [0, 5, 2], logProbs: [Float] = [log(0.5), log(0.25), log(0.125)], rest: [Float] = [0.125]
         XCTAssertNoThrow(try validateSparseTeacher(ids, logProbs, rest, rows: 1, vocab: v, topK: 3))

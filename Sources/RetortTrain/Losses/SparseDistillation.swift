@@ -1,4 +1,6 @@
 import Foundation
+import RetortModel
+import RetortRuntime
 
 // Distillation from a sparse teacher: per position, the teacher's top-K token ids, their
 // log-probabilities at temperature τ, and the remaining mass r = 1 − Σ_top p_t. N = B·T positions,
@@ -145,8 +147,11 @@ public func temperSparseTeacher(_ logProbsOut: UnsafeMutablePointer<Float>, _ re
 }
 
 /// The sparse teacher of full logits at temperature τ: per row the K largest logits' ids (largest
-/// first, ties to the lower id), their log-softmax(z / τ) and the rest mass 1 − Σ_top p (in Double,
-/// from the rest tokens' own sum). Builds a teacher cache entry and the tests' references.
+/// first, ties to the lower id), their log-softmax(z / τ) and the rest mass, summed over the rest
+/// tokens themselves (so a tiny rest keeps its relative precision). Builds a teacher cache entry and
+/// the tests' references. Rows run in parallel; the selection skips eight logits at a time while
+/// none beats the K-th best so far, and one SIMD pass of `expApprox` (Float blocks of 512 added in
+/// Double) gives the normaliser and the rest together: about two passes over a row's logits.
 /// - ids, logProbs: (N, K);  rest: (N);  logits: (N, V).
 public func sparseTeacherFromLogits(_ ids: UnsafeMutablePointer<Int32>, _ logProbs: UnsafeMutablePointer<Float>,
                                     _ rest: UnsafeMutablePointer<Float>, _ logits: UnsafePointer<Float>,
@@ -154,29 +159,84 @@ public func sparseTeacherFromLogits(_ ids: UnsafeMutablePointer<Int32>, _ logPro
     precondition(temperature > 0, "temperature must be positive")
     precondition(k >= 1 && k <= v, "topK must be in 1...vocab")
     let inv = 1 / Double(temperature)
-    for r in 0..<n {
-        let z = logits + r * v, rowIds = ids + r * k
-        // Insertion into a descending list of the K best so far.
-        var count = 0
-        for j in 0..<v {
-            if count == k && !(z[j] > z[Int(rowIds[k - 1])]) { continue }
-            var slot = min(count, k - 1)
-            while slot > 0 && z[j] > z[Int(rowIds[slot - 1])] {
-                rowIds[slot] = rowIds[slot - 1]
-                slot -= 1
-            }
-            rowIds[slot] = Int32(j)
-            count = min(count + 1, k)
+    parallelChunks(n, minChunk: 8) { rows in
+        for r in rows {
+            let z = logits + r * v, rowIds = ids + r * k
+            selectTopK(rowIds, z, vocab: v, topK: k)
+            let kth = z[Int(rowIds[k - 1])]
+            var kthInTop = 0
+            for i in 0..<k where z[Int(rowIds[i])] == kth { kthInTop += 1 }
+            let (lse, restMass) = normaliser(z, count: v, inverseTemperature: inv, kth: kth, kthInTop: kthInTop)
+            for i in 0..<k { logProbs[r * k + i] = Float(Double(z[Int(rowIds[i])]) * inv - lse) }
+            rest[r] = Float(restMass)
         }
-        let lse = logSumExp(z, count: v, inverseTemperature: inv)
-        var top: Double = 0
-        for i in 0..<k {
-            let lp = Double(z[Int(rowIds[i])]) * inv - lse
-            logProbs[r * k + i] = Float(lp)
-            top += exp(lp)
-        }
-        rest[r] = Float(max(0, 1 - top))
     }
+}
+
+/// ids = the K largest of z (V), largest first; ties to the lower id; a NaN is never preferred.
+/// Insertion into a descending list; once K are held, eight logits at a time are skipped while
+/// none exceeds the K-th.
+@inline(__always)
+private func selectTopK(_ ids: UnsafeMutablePointer<Int32>, _ z: UnsafePointer<Float>, vocab v: Int, topK k: Int) {
+    var count = 0, j = 0
+    var kth = -Float.infinity  // z[ids[k − 1]] once count == k
+    while j < v {
+        if count == k {
+            while j + 8 <= v {
+                let x = UnsafeRawPointer(z + j).loadUnaligned(as: SIMD8<Float>.self)
+                if any(x .> SIMD8(repeating: kth)) { break }
+                j += 8
+            }
+            guard j < v else { break }
+            if !(z[j] > kth) { j += 1; continue }
+        }
+        let zj = z[j]
+        var slot = min(count, k - 1)
+        while slot > 0 && zj > z[Int(ids[slot - 1])] {
+            ids[slot] = ids[slot - 1]
+            slot -= 1
+        }
+        ids[slot] = Int32(j)
+        count = min(count + 1, k)
+        if count == k { kth = z[Int(ids[k - 1])] }
+        j += 1
+    }
+}
+
+/// (log Σ_j exp(z_j · inv), the mass of the tokens outside the top K) for one row. The top K are
+/// every z_j > kth and `kthInTop` of the tokens equal to kth, so the rest is Σ_{z_j < kth} plus the
+/// other ties. Terms are SIMD `expApprox`((z − max)·inv), summed in Float blocks of 512 added in
+/// Double; each is within a few Float ulps of exp.
+@inline(__always)
+private func normaliser(_ z: UnsafePointer<Float>, count v: Int, inverseTemperature inv: Double,
+                        kth: Float, kthInTop: Int) -> (logSum: Double, rest: Double) {
+    let m = rowMax(z, v)
+    let invF = Float(inv), m8 = SIMD8<Float>(repeating: m), kth8 = SIMD8<Float>(repeating: kth)
+    var total = 0.0, below = 0.0, ties = 0, i = 0
+    while i < v {
+        let end = min(v, i + 512)
+        var s = SIMD8<Float>(), b = SIMD8<Float>(), t = SIMD8<Int32>()
+        while i + 8 <= end {
+            let x = UnsafeRawPointer(z + i).loadUnaligned(as: SIMD8<Float>.self)
+            let e = expApprox((x - m8) * invF)
+            s += e
+            b += e.replacing(with: 0, where: .!(x .< kth8))
+            t &+= SIMD8<Int32>(repeating: 0).replacing(with: 1, where: x .== kth8)
+            i += 8
+        }
+        var sTail = 0.0, bTail = 0.0
+        while i < end {
+            let e = exp(Double(z[i] - m) * inv)
+            sTail += e
+            if z[i] < kth { bTail += e } else if z[i] == kth { ties += 1 }
+            i += 1
+        }
+        total += Double(s.sum()) + sTail
+        below += Double(b.sum()) + bTail
+        ties += Int(t.wrappedSum())
+    }
+    let otherTies = Double(ties - kthInTop) * exp(Double(kth - m) * inv)
+    return (Double(m) * inv + log(total), max(0, below + otherTies) / total)
 }
 
 // MARK: Validation

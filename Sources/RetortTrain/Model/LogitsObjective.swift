@@ -77,7 +77,7 @@ public func fusedDistillationRows(_ dLogits: UnsafeMutablePointer<Float>, _ logi
 }
 
 @inline(__always)
-private func rowMax(_ x: UnsafePointer<Float>, _ v: Int) -> Float {
+func rowMax(_ x: UnsafePointer<Float>, _ v: Int) -> Float {
     var m8 = SIMD8<Float>(repeating: -.infinity)
     var i = 0
     while i + 8 <= v {
